@@ -1,0 +1,1 @@
+//! tickwire amqp (under construction).

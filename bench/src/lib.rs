@@ -1,0 +1,1 @@
+//! tickwire bench (under construction).

@@ -1,0 +1,1 @@
+//! tickwire fanout (under construction).

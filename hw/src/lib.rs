@@ -1,0 +1,1 @@
+//! tickwire hw (under construction).

@@ -1,0 +1,1 @@
+//! tickwire journal (under construction).

@@ -1,0 +1,1 @@
+//! tickwire replay (under construction).

@@ -1,0 +1,1 @@
+//! tickwire transport (under construction).
