@@ -65,12 +65,15 @@ impl std::fmt::Display for DirectoryFull {
 
 impl std::error::Error for DirectoryFull {}
 
+/// The name index: (underlying, series) → id.
+type NameIndex = HashMap<(Box<str>, Option<OsiSymbol>), u32>;
+
 struct Shared {
     slots: Box<[OnceLock<Instrument>]>,
     len: AtomicU32,
     /// Symbol → id. Touched only when an instrument is added or looked up by name (series
     /// mapping messages, subscriptions, the console): never per tick.
-    by_name: Mutex<HashMap<(Box<str>, Option<OsiSymbol>), u32>>,
+    by_name: Mutex<NameIndex>,
 }
 
 /// A shared, growable-to-capacity map between instruments and ids. Cloning is cheap and

@@ -157,8 +157,9 @@ impl OsiSymbol {
         self.strike_milli
     }
 
-    /// Writes the compact form into `out` (at most 18 bytes) and returns its length.
-    pub fn write_compact(&self, out: &mut [u8; 18]) -> usize {
+    /// Writes the compact form into `out` (at most 21 bytes: a 6-character root + 15) and
+    /// returns its length.
+    pub fn write_compact(&self, out: &mut [u8; 21]) -> usize {
         let n = self.root_len as usize;
         out[..n].copy_from_slice(&self.root[..n]);
         let two = |o: &mut [u8], v: u8| {
@@ -180,7 +181,7 @@ impl OsiSymbol {
 
 impl fmt::Display for OsiSymbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 18];
+        let mut buf = [0u8; 21];
         let n = self.write_compact(&mut buf);
         f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("?"))
     }
@@ -206,6 +207,14 @@ mod tests {
         assert_eq!(s.to_string(), "SPY261218C00450000");
         assert_eq!(OsiSymbol::parse("SPY   261218C00450000").unwrap(), s);
         assert_eq!(std::mem::size_of::<OsiSymbol>(), 16);
+    }
+
+    #[test]
+    fn prints_six_character_roots() {
+        let o = OsiSymbol::parse("GOOGL 261218P01234500").unwrap();
+        assert_eq!(o.to_string(), "GOOGL261218P01234500");
+        let o = OsiSymbol::new("ABCDEF", 26, 1, 2, PutCall::Call, 99_999_999).unwrap();
+        assert_eq!(o.to_string(), "ABCDEF260102C99999999");
     }
 
     #[test]
