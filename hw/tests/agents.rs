@@ -1,0 +1,183 @@
+//! AgentRunner: shared mode with several agents on one thread, stop flag, counters,
+//! pinning, idle strategies.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickwire_hw::{current_affinity, Agent, AgentRunner, IdleStrategy};
+
+/// Does one unit of work per cycle until `budget` runs out, recording every `now`.
+struct Worker {
+    name: &'static str,
+    budget: u64,
+    last_now: u64,
+    non_monotonic: u64,
+    started: bool,
+    closed: Arc<AtomicU64>,
+}
+
+impl Agent for Worker {
+    fn do_work(&mut self, now_ns: u64) -> usize {
+        assert!(self.started, "on_start not called first");
+        if now_ns < self.last_now {
+            self.non_monotonic += 1;
+        }
+        self.last_now = now_ns;
+        if self.budget == 0 {
+            return 0;
+        }
+        self.budget -= 1;
+        1
+    }
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn on_start(&mut self) {
+        self.started = true;
+    }
+    fn on_close(&mut self) {
+        self.closed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn worker(name: &'static str, budget: u64, closed: &Arc<AtomicU64>) -> Box<dyn Agent> {
+    Box::new(Worker {
+        name,
+        budget,
+        last_now: 0,
+        non_monotonic: 0,
+        started: false,
+        closed: closed.clone(),
+    })
+}
+
+#[test]
+fn shared_runner_runs_all_agents_and_stops_on_flag() {
+    let closed = Arc::new(AtomicU64::new(0));
+    let agents = vec![
+        worker("feed", 1_000, &closed),
+        worker("fanout", 500, &closed),
+    ];
+    let runner = AgentRunner::new(agents, IdleStrategy::BACKOFF);
+    assert_eq!(runner.agent_names(), vec!["feed", "fanout"]);
+    let (stop, counters) = (runner.stop_flag(), runner.counters());
+    let cpu = *current_affinity().unwrap().last().unwrap();
+    let handle = runner.spawn("tw-shared", Some(cpu)).expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counters.work() < 1_500 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Let it idle a little, then stop.
+    std::thread::sleep(Duration::from_millis(20));
+    stop.stop();
+    let runner = handle.join().expect("runner thread").expect("pinning");
+    assert_eq!(
+        counters.work(),
+        1_500,
+        "every unit of work done exactly once"
+    );
+    assert!(counters.cycles() >= 1_000, "cycles {}", counters.cycles());
+    assert!(counters.idle_cycles() > 0, "never idled");
+    assert_eq!(
+        counters.cycles() - counters.idle_cycles(),
+        1_000,
+        "busy cycles"
+    );
+    assert!(counters.max_cycle_ns() >= counters.last_cycle_ns());
+    assert!(counters.max_cycle_ns() > 0);
+    assert_eq!(
+        closed.load(Ordering::Relaxed),
+        2,
+        "on_close for both agents"
+    );
+    drop(runner);
+}
+
+/// Records the affinity of the thread it runs on.
+struct AffinityProbe(Arc<AtomicU64>);
+
+impl Agent for AffinityProbe {
+    fn do_work(&mut self, _now_ns: u64) -> usize {
+        let cpus = current_affinity().unwrap();
+        let v = if cpus.len() == 1 {
+            cpus[0] as u64 + 1
+        } else {
+            0
+        };
+        self.0.store(v, Ordering::Relaxed);
+        0
+    }
+    fn name(&self) -> &str {
+        "affinity"
+    }
+}
+
+#[test]
+fn spawned_runner_is_pinned() {
+    let cpu = current_affinity().unwrap()[0];
+    let seen = Arc::new(AtomicU64::new(u64::MAX));
+    let runner = AgentRunner::new(
+        vec![Box::new(AffinityProbe(seen.clone()))],
+        IdleStrategy::Sleep { ns: 100_000 },
+    );
+    let (stop, counters) = (runner.stop_flag(), runner.counters());
+    let h = runner.spawn("tw-pinned", Some(cpu)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counters.cycles() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.stop();
+    h.join().unwrap().unwrap();
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        cpu as u64 + 1,
+        "agent thread not pinned"
+    );
+}
+
+#[test]
+fn pinning_to_a_missing_cpu_fails_before_running() {
+    let closed = Arc::new(AtomicU64::new(0));
+    let runner = AgentRunner::new(vec![worker("x", 1, &closed)], IdleStrategy::Yield);
+    let counters = runner.counters();
+    let result = runner
+        .spawn("tw-bad", Some(100_000))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(result.is_err());
+    assert_eq!(counters.cycles(), 0);
+}
+
+#[test]
+fn run_cycle_uses_the_given_clock_once_per_cycle() {
+    static TICKS: AtomicU64 = AtomicU64::new(0);
+    fn fake_clock() -> u64 {
+        TICKS.fetch_add(1, Ordering::Relaxed) * 1_000
+    }
+    let closed = Arc::new(AtomicU64::new(0));
+    let mut runner = AgentRunner::new(
+        vec![worker("a", 10, &closed), worker("b", 10, &closed)],
+        IdleStrategy::BusySpin,
+    )
+    .with_clock(fake_clock);
+    for _ in 0..5 {
+        runner.run_cycle();
+    }
+    assert_eq!(
+        TICKS.load(Ordering::Relaxed),
+        5,
+        "one clock read per cycle, two agents"
+    );
+    assert_eq!(runner.counters().last_cycle_ns(), 1_000);
+}
+
+#[test]
+fn idle_strategies_serialize() {
+    let s = serde_json::to_string(&IdleStrategy::BusySpin).unwrap();
+    assert_eq!(s, "\"busy-spin\"");
+    let b: IdleStrategy =
+        serde_json::from_str(&serde_json::to_string(&IdleStrategy::BACKOFF).unwrap()).unwrap();
+    assert_eq!(b, IdleStrategy::BACKOFF);
+}

@@ -1,0 +1,410 @@
+//! The multicast receiver: `recvmmsg` into slots allocated once at construction.
+
+use std::io;
+use std::mem::size_of;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+
+use super::ReceiverConfig;
+use crate::sockopt::{self, BufferKind};
+use crate::{BusyPollStatus, SetupError, SetupWarning};
+
+/// Control-message space per slot, in u64 words (8-byte aligned like `cmsghdr`):
+/// `CMSG_SPACE(sizeof(in_pktinfo) = 12) = 32` bytes for `IP_PKTINFO`, plus
+/// `CMSG_SPACE(sizeof(timespec) = 16) = 32` bytes for `SCM_TIMESTAMPNS`: 64 bytes.
+const CMSG_WORDS: usize = 8;
+const _: () = assert!(CMSG_WORDS * 8 >= 32 + 32);
+
+/// What the kernel granted when the receiver was set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiverReport {
+    /// `SO_RCVBUF` as read back from each socket (bytes; the kernel reports double the set
+    /// value), in socket order.
+    pub recv_buffer_granted: Vec<usize>,
+    /// `SO_BUSY_POLL` outcome, or `None` when not requested.
+    pub busy_poll: Option<BusyPollStatus>,
+    /// Degradations the caller should log as warnings (not failures).
+    pub warnings: Vec<SetupWarning>,
+}
+
+/// Receives multicast datagrams in batches without allocating after construction.
+///
+/// Layout: one non-blocking socket per distinct port (see the [module docs](super)).
+/// Buffers: `slots × slot_size` payload bytes, and one `iovec`, `sockaddr_in`, control
+/// buffer and `mmsghdr` per slot, all allocated in [`MulticastReceiver::new`].
+///
+/// Thread: owned and called by one thread (the feed receive agent); it is `Send`, not
+/// `Sync`.
+pub struct MulticastReceiver {
+    sockets: Vec<(Socket, u16)>,
+    slot_size: usize,
+    next_socket: usize,
+    /// Payload bytes: slot `i` is `bufs[i * slot_size..(i + 1) * slot_size]`.
+    bufs: Box<[u8]>,
+    iovs: Box<[libc::iovec]>,
+    names: Box<[libc::sockaddr_in]>,
+    cmsgs: Box<[[u64; CMSG_WORDS]]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    /// Socket index each filled slot came from.
+    origin: Box<[u16]>,
+    errors: u64,
+    last_errno: i32,
+}
+
+// SAFETY: the raw pointers inside `iovs` and `hdrs` only ever point into heap buffers
+// owned by this same struct (which do not move when the struct moves), and they are
+// re-derived from those buffers right before every `recvmmsg` call. Moving the receiver
+// to another thread moves the buffers with it.
+unsafe impl Send for MulticastReceiver {}
+
+impl MulticastReceiver {
+    /// Opens, tunes and joins the sockets, and allocates every buffer.
+    pub fn new(cfg: &ReceiverConfig) -> Result<(MulticastReceiver, ReceiverReport), SetupError> {
+        validate(cfg)?;
+        let mut ports: Vec<u16> = cfg.memberships.iter().map(|m| m.port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let mut report = ReceiverReport {
+            recv_buffer_granted: Vec::new(),
+            busy_poll: None,
+            warnings: Vec::new(),
+        };
+        let mut sockets = Vec::with_capacity(ports.len());
+        for &port in &ports {
+            let sock = open_port_socket(cfg, port, &mut report)?;
+            sockets.push((sock, port));
+        }
+        let n = cfg.slots;
+        // SAFETY: iovec, sockaddr_in and mmsghdr are plain C structs for which all-zero
+        // bytes are valid (null pointers, zero lengths).
+        let (iov0, name0, hdr0) = unsafe {
+            (
+                std::mem::zeroed::<libc::iovec>(),
+                std::mem::zeroed(),
+                std::mem::zeroed(),
+            )
+        };
+        let rx = MulticastReceiver {
+            sockets,
+            slot_size: cfg.slot_size,
+            next_socket: 0,
+            bufs: vec![0u8; n * cfg.slot_size].into_boxed_slice(),
+            iovs: vec![iov0; n].into_boxed_slice(),
+            names: vec![name0; n].into_boxed_slice(),
+            cmsgs: vec![[0u64; CMSG_WORDS]; n].into_boxed_slice(),
+            hdrs: vec![hdr0; n].into_boxed_slice(),
+            origin: vec![0u16; n].into_boxed_slice(),
+            errors: 0,
+            last_errno: 0,
+        };
+        Ok((rx, report))
+    }
+
+    /// Receives up to `slots` datagrams from all sockets without blocking: one
+    /// `recvmmsg(MSG_DONTWAIT)` per socket, starting from a rotating socket so none
+    /// starves. An empty batch means nothing was waiting. No allocation.
+    ///
+    /// An error other than `EAGAIN`/`EINTR` is returned if nothing was received;
+    /// otherwise it is counted ([`MulticastReceiver::errors`]) and the batch returned.
+    pub fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
+        let count = self.sockets.len();
+        let mut filled = 0usize;
+        for k in 0..count {
+            if filled == self.hdrs.len() {
+                break;
+            }
+            let idx = (self.next_socket + k) % count;
+            match self.recv_from_socket(idx, filled) {
+                Ok(got) => filled += got,
+                Err(e) if filled == 0 => return Err(e),
+                Err(e) => {
+                    self.errors += 1;
+                    self.last_errno = e.raw_os_error().unwrap_or(0);
+                    break;
+                }
+            }
+        }
+        self.next_socket = (self.next_socket + 1) % count;
+        Ok(Batch {
+            rx: self,
+            len: filled,
+        })
+    }
+
+    /// Runs one `recvmmsg` on socket `idx` into slots `start..`; returns datagrams read.
+    fn recv_from_socket(&mut self, idx: usize, start: usize) -> io::Result<usize> {
+        let room = self.hdrs.len() - start;
+        self.prepare_slots(start);
+        let fd = self.sockets[idx].0.as_raw_fd();
+        // SAFETY: `hdrs[start..]` holds `room` headers, each pointing (just re-derived in
+        // `prepare_slots`) at its own iovec, payload slot, sockaddr_in and control buffer,
+        // all live for this call and sized as the header says. The timeout is null.
+        let rc = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr().add(start),
+                room as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let got = rc as usize;
+        for slot in &mut self.origin[start..start + got] {
+            *slot = idx as u16;
+        }
+        Ok(got)
+    }
+
+    /// Points the headers of slots `start..` at their buffers and resets the in/out
+    /// lengths the kernel overwrites.
+    fn prepare_slots(&mut self, start: usize) {
+        let base = self.bufs.as_mut_ptr();
+        for i in start..self.hdrs.len() {
+            // SAFETY: `i < slots`, so `i * slot_size` is inside `bufs`.
+            self.iovs[i].iov_base = unsafe { base.add(i * self.slot_size) }.cast();
+            self.iovs[i].iov_len = self.slot_size;
+            let hdr = &mut self.hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_in).cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            hdr.msg_iov = &mut self.iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            hdr.msg_controllen = CMSG_WORDS * 8;
+            hdr.msg_flags = 0;
+            self.hdrs[i].msg_len = 0;
+        }
+    }
+
+    /// Waits until at least one socket is readable or `timeout` passes (`poll(2)`).
+    /// Returns whether a socket is readable. For tests and non-busy-poll callers; it uses
+    /// a fixed-size stack array, so it handles at most 64 sockets (more → `InvalidInput`).
+    pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        let mut pfds = [libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        }; 64];
+        if self.sockets.len() > pfds.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more than 64 sockets",
+            ));
+        }
+        for (p, (s, _)) in pfds.iter_mut().zip(&self.sockets) {
+            p.fd = s.as_raw_fd();
+            p.events = libc::POLLIN;
+        }
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: `pfds` is a live array and we pass a count no larger than its length.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), self.sockets.len() as _, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(rc > 0)
+    }
+
+    /// Number of sockets (distinct ports).
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// The UDP port of socket `idx`.
+    pub fn socket_port(&self, idx: usize) -> u16 {
+        self.sockets[idx].1
+    }
+
+    /// Receive errors swallowed because a batch was already partly filled.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    /// The errno of the last swallowed error (0 if none).
+    pub fn last_errno(&self) -> i32 {
+        self.last_errno
+    }
+}
+
+fn validate(cfg: &ReceiverConfig) -> Result<(), SetupError> {
+    if cfg.memberships.is_empty() {
+        return Err(SetupError::InvalidConfig("memberships is empty"));
+    }
+    if cfg.memberships.iter().any(|m| !m.group.is_multicast()) {
+        return Err(SetupError::InvalidConfig(
+            "memberships: group is not multicast",
+        ));
+    }
+    if cfg.slots == 0 || cfg.slots > 1024 {
+        return Err(SetupError::InvalidConfig(
+            "slots must be in 1..=1024 (UIO_MAXIOV)",
+        ));
+    }
+    if cfg.slot_size == 0 || cfg.slot_size > 65_536 {
+        return Err(SetupError::InvalidConfig("slot_size must be in 1..=65536"));
+    }
+    Ok(())
+}
+
+/// Opens the socket for one port: bind, options, joins.
+fn open_port_socket(
+    cfg: &ReceiverConfig,
+    port: u16,
+    report: &mut ReceiverReport,
+) -> Result<Socket, SetupError> {
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(SetupError::env("socket"))?;
+    sock.set_reuse_address(true)
+        .map_err(SetupError::env("SO_REUSEADDR"))?;
+    sock.set_nonblocking(true)
+        .map_err(SetupError::env("O_NONBLOCK"))?;
+    sock.set_multicast_all_v4(false)
+        .map_err(SetupError::env("IP_MULTICAST_ALL"))?;
+    let fd = sock.as_raw_fd();
+    sockopt::set_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+        .map_err(SetupError::env("IP_PKTINFO"))?;
+    if cfg.timestamps {
+        sockopt::set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+            .map_err(SetupError::env("SO_TIMESTAMPNS"))?;
+    }
+    let granted = sockopt::set_buffer(fd, BufferKind::Recv, cfg.recv_buffer)
+        .map_err(SetupError::env("SO_RCVBUF"))?;
+    report.recv_buffer_granted.push(granted);
+    if granted < cfg.recv_buffer {
+        report.warnings.push(SetupWarning::RecvBufferCapped {
+            requested: cfg.recv_buffer,
+            granted,
+            fix: format!("sudo sysctl -w net.core.rmem_max={}", cfg.recv_buffer),
+        });
+    }
+    if let Some(us) = cfg.busy_poll_us {
+        let status = sockopt::try_busy_poll(fd, us);
+        if status != BusyPollStatus::Enabled && report.busy_poll.is_none() {
+            report.warnings.push(SetupWarning::BusyPollUnavailable {
+                status,
+                fix: "run with CAP_NET_ADMIN, or set sysctl net.core.busy_read/busy_poll",
+            });
+        }
+        report.busy_poll = Some(status);
+    }
+    let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    sock.bind(&addr.into()).map_err(SetupError::env("bind"))?;
+    for m in cfg.memberships.iter().filter(|m| m.port == port) {
+        let iface = InterfaceIndexOrAddress::Address(m.interface);
+        sock.join_multicast_v4_n(&m.group, &iface)
+            .map_err(SetupError::env("IP_ADD_MEMBERSHIP"))?;
+    }
+    Ok(sock)
+}
+
+/// One received batch, borrowed from the receiver until the next `recv_batch`.
+pub struct Batch<'a> {
+    rx: &'a MulticastReceiver,
+    len: usize,
+}
+
+/// One received datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet<'a> {
+    /// The payload (at most `slot_size` bytes; see `truncated`).
+    pub payload: &'a [u8],
+    /// The sender's address.
+    pub source: SocketAddrV4,
+    /// The destination address of the datagram (the multicast group), from `IP_PKTINFO`;
+    /// `0.0.0.0` if the kernel gave none.
+    pub group: Ipv4Addr,
+    /// The destination UDP port.
+    pub port: u16,
+    /// Index of the socket it came from (see [`MulticastReceiver::socket_port`]).
+    pub socket: usize,
+    /// Kernel receive time (CLOCK_REALTIME ns) if timestamps were requested.
+    pub timestamp_ns: Option<u64>,
+    /// The datagram was longer than the slot and was cut (`MSG_TRUNC`).
+    pub truncated: bool,
+}
+
+impl<'a> Batch<'a> {
+    /// Datagrams in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Datagram `i` (`i < len()`; panics otherwise). Parses the control messages.
+    pub fn get(&self, i: usize) -> Packet<'a> {
+        assert!(
+            i < self.len,
+            "packet index {i} out of batch of {}",
+            self.len
+        );
+        let rx = self.rx;
+        let hdr = &rx.hdrs[i];
+        let len = (hdr.msg_len as usize).min(rx.slot_size);
+        let start = i * rx.slot_size;
+        let name = &rx.names[i];
+        let source = SocketAddrV4::new(
+            Ipv4Addr::from(u32::from_be(name.sin_addr.s_addr)),
+            u16::from_be(name.sin_port),
+        );
+        let (group, timestamp_ns) = parse_cmsgs(&hdr.msg_hdr);
+        let socket = usize::from(rx.origin[i]);
+        Packet {
+            payload: &rx.bufs[start..start + len],
+            source,
+            group,
+            port: rx.sockets[socket].1,
+            socket,
+            timestamp_ns,
+            truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        }
+    }
+
+    /// Iterates over the datagrams in arrival order (per socket).
+    pub fn iter(&self) -> impl Iterator<Item = Packet<'a>> + '_ {
+        (0..self.len).map(move |i| self.get(i))
+    }
+}
+
+/// Walks the control messages of a received header: `IP_PKTINFO` gives the destination
+/// address, `SCM_TIMESTAMPNS` the receive time.
+fn parse_cmsgs(hdr: &libc::msghdr) -> (Ipv4Addr, Option<u64>) {
+    let mut group = Ipv4Addr::UNSPECIFIED;
+    let mut ts = None;
+    // SAFETY: `hdr` was filled by `recvmmsg`: `msg_control` points at this slot's control
+    // buffer (still owned by the receiver, borrowed via the batch) and `msg_controllen` is
+    // the length the kernel wrote, so the CMSG_* walk stays inside it. Each data read is
+    // unaligned-safe and sized by the cmsg type checked just before.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(hdr);
+        while !c.is_null() {
+            let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
+            let data = libc::CMSG_DATA(c);
+            if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
+                let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
+                group = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
+            } else if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
+                let t: libc::timespec = std::ptr::read_unaligned(data.cast());
+                ts = Some(t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(hdr, c);
+        }
+    }
+    (group, ts)
+}
