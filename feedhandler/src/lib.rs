@@ -5,6 +5,7 @@
 
 pub mod arbiter;
 pub mod counters;
+pub mod handler;
 pub mod normalize;
 pub mod pcap;
 pub mod retrans;
