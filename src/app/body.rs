@@ -1,0 +1,238 @@
+//! Ticks as AMQP 1.0 messages: the `map` and `binary` bodies, encoded once per tick and
+//! format into the fan-out's body store and shared by every link.
+//!
+//! Each message carries a `properties` section whose `subject` is the instrument's address
+//! (`opra/SPY/SPY261218C00450000`), then either an `amqp-value` map with named fields
+//! (`map`) or one `data` section holding the 64-byte record with `content-type`
+//! [`BINARY_CONTENT_TYPE`] (`binary`). Field meanings are in `docs/amqp-messages.md`.
+
+use tickwire_amqp::codes::descriptor as d;
+use tickwire_amqp::message::{MessageWriter, Properties};
+use tickwire_amqp::{Encoder, Sink, SliceSink, Value};
+use tickwire_fanout::{BodyEncoder, BodyFormat};
+use tickwire_record::{price, Directory, Tick, TickKind};
+
+/// The content type of `binary` bodies: the `Tick` record, little-endian, 64 bytes.
+pub const BINARY_CONTENT_TYPE: &str = "application/vnd.tickwire.tick.v1";
+
+/// Longest address: feed (≤ 16) + '/' + underlying (≤ 11) + '/' + OSI symbol (≤ 21).
+const MAX_ADDRESS: usize = 16 + 1 + 11 + 1 + 21;
+
+/// Encodes ticks for the fan-out. Cheap to clone; reads the shared symbol directory.
+#[derive(Clone, Debug)]
+pub struct TickEncoder {
+    feed: String,
+    directory: Directory,
+}
+
+impl TickEncoder {
+    /// An encoder naming instruments `<feed>/<underlying>/<symbol>` from `directory`.
+    pub fn new(feed: &str, directory: Directory) -> Self {
+        let feed = feed[..feed.len().min(16)].to_string();
+        Self { feed, directory }
+    }
+
+    /// Writes the tick's address into `out` and returns its length (no allocation).
+    fn address<'b>(&self, tick: &Tick, out: &'b mut [u8; MAX_ADDRESS]) -> &'b str {
+        let mut n = 0;
+        let mut put = |b: &[u8]| {
+            out[n..n + b.len()].copy_from_slice(b);
+            n += b.len();
+        };
+        put(self.feed.as_bytes());
+        match self.directory.get(tick.instrument.get()) {
+            Some(inst) => {
+                put(b"/");
+                put(inst.underlying().as_bytes());
+                put(b"/");
+                match inst.osi {
+                    Some(osi) => {
+                        let mut sym = [0u8; 21];
+                        let len = osi.write_compact(&mut sym);
+                        put(&sym[..len]);
+                    }
+                    None => put(inst.underlying().as_bytes()),
+                }
+            }
+            None => put(b"/$events"),
+        }
+        std::str::from_utf8(&out[..n]).unwrap_or("")
+    }
+
+    /// Writes one whole message for `tick` in `format` with `e`.
+    pub fn write_message<S: Sink + ?Sized>(
+        &self,
+        tick: &Tick,
+        format: BodyFormat,
+        e: &mut Encoder<'_, S>,
+    ) {
+        let mut addr = [0u8; MAX_ADDRESS];
+        let subject = self.address(tick, &mut addr);
+        let mut w = MessageWriter::new(e);
+        let content_type = match format {
+            BodyFormat::Binary => Some(BINARY_CONTENT_TYPE),
+            BodyFormat::Map => None,
+        };
+        w.properties(&Properties {
+            subject: Some(subject),
+            content_type,
+            ..Properties::default()
+        });
+        match format {
+            BodyFormat::Binary => {
+                w.data(tick.as_bytes());
+            }
+            BodyFormat::Map => {
+                w.amqp_value(|e| {
+                    e.map(|e| self.map_fields(tick, e));
+                });
+            }
+        }
+    }
+
+    fn map_fields<S: Sink + ?Sized>(&self, t: &Tick, e: &mut Encoder<'_, S>) {
+        let inst = self.directory.get(t.instrument.get());
+        let mut sym = [0u8; 21];
+        let symbol = match inst.and_then(|i| i.osi) {
+            Some(osi) => {
+                let n = osi.write_compact(&mut sym);
+                std::str::from_utf8(&sym[..n]).unwrap_or("")
+            }
+            None => inst.map_or("", |i| i.underlying()),
+        };
+        let kind = t.kind().map_or("unknown", TickKind::name);
+        let px = |v: i32| Value::Double(price::to_f64(v));
+        let exch = [t.exchange];
+        let exchange = if t.exchange.is_ascii_graphic() {
+            std::str::from_utf8(&exch).unwrap_or("")
+        } else {
+            ""
+        };
+        e.string("symbol").string(symbol);
+        e.string("underlying")
+            .string(inst.map_or("", |i| i.underlying()));
+        e.string("type").string(kind);
+        e.string("bid").value(&px(t.bid.get()));
+        e.string("bid_size").uint(t.bid_size.get());
+        e.string("ask").value(&px(t.ask.get()));
+        e.string("ask_size").uint(t.ask_size.get());
+        e.string("last").value(&px(t.last.get()));
+        e.string("last_size").uint(t.last_size.get());
+        e.string("volume").uint(t.volume.get());
+        e.string("exchange").string(exchange);
+        e.string("seq").ulong(t.seq.get());
+        e.string("feed_seq").uint(t.feed_seq.get());
+        e.string("line").ubyte(t.line);
+        e.string("ts_exchange").ulong(t.ts_exchange.get());
+        e.string("ts_recv").ulong(t.ts_recv.get());
+        e.string("flags").ubyte(t.flags);
+    }
+}
+
+/// Writes a gap marker for a link: message-annotation `tickwire:gap` = the number of
+/// updates dropped, subject = the link's address, and an `amqp-value` map
+/// `{"type": "gap", "dropped": N}` so clients that do not read annotations see it too.
+pub fn gap_message(address: &str, dropped: u64, out: &mut Vec<u8>) {
+    let mut e = Encoder::new(out);
+    let mut w = MessageWriter::new(&mut e);
+    w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
+        e.symbol("tickwire:gap").ulong(dropped);
+    });
+    w.properties(&Properties {
+        subject: Some(address),
+        ..Properties::default()
+    });
+    w.amqp_value(|e| {
+        e.map(|e| {
+            e.string("type").string("gap");
+            e.string("dropped").ulong(dropped);
+        });
+    });
+}
+
+impl BodyEncoder for TickEncoder {
+    fn max_len(&self, format: BodyFormat) -> usize {
+        match format {
+            // properties (subject + content type) + data(64): well under 192.
+            BodyFormat::Binary => 192,
+            // properties + 17 named fields of at most 9 bytes each + symbols: under 448.
+            BodyFormat::Map => 448,
+        }
+    }
+
+    fn encode(&self, tick: &Tick, format: BodyFormat, out: &mut [u8]) -> usize {
+        let mut sink = SliceSink::new(out);
+        self.write_message(tick, format, &mut Encoder::new(&mut sink));
+        // The sizes above bound every tick; a failure here is a bug in max_len.
+        sink.finish().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwire_amqp::message::{Body, Message};
+    use tickwire_record::OsiSymbol;
+
+    fn sample() -> (TickEncoder, Tick) {
+        let dir = Directory::with_capacity(4);
+        let osi = OsiSymbol::parse("SPY261218C00450000").unwrap();
+        let id = dir.intern("SPY", Some(osi)).unwrap();
+        let t = Tick {
+            seq: 42.into(),
+            instrument: id.into(),
+            bid: 12_345.into(),
+            ask: 12_500.into(),
+            bid_size: 10.into(),
+            ask_size: 20.into(),
+            kind: TickKind::Quote as u8,
+            exchange: b'C',
+            line: 7,
+            ..Tick::default()
+        };
+        (TickEncoder::new("opra", dir), t)
+    }
+
+    #[test]
+    fn map_body_decodes_with_named_fields() {
+        let (enc, t) = sample();
+        let mut buf = vec![0u8; enc.max_len(BodyFormat::Map)];
+        let n = enc.encode(&t, BodyFormat::Map, &mut buf);
+        assert!(n > 0);
+        let m = Message::decode(&buf[..n]).unwrap();
+        assert_eq!(
+            m.properties.unwrap().subject,
+            Some("opra/SPY/SPY261218C00450000")
+        );
+        let Body::Value(Value::Map(map)) = m.body else {
+            panic!("expected an amqp-value map, got {:?}", m.body);
+        };
+        let mut seen = std::collections::HashMap::new();
+        for pair in map.iter() {
+            let Ok((Value::String(k), v)) = pair else {
+                panic!("bad pair")
+            };
+            seen.insert(k.to_string(), format!("{v:?}"));
+        }
+        assert_eq!(seen["symbol"], "String(\"SPY261218C00450000\")");
+        assert_eq!(seen["bid"], "Double(1.2345)");
+        assert_eq!(seen["seq"], "Ulong(42)");
+        assert_eq!(seen["exchange"], "String(\"C\")");
+        assert_eq!(seen.len(), 17);
+    }
+
+    #[test]
+    fn binary_body_holds_the_record() {
+        let (enc, t) = sample();
+        let mut buf = vec![0u8; enc.max_len(BodyFormat::Binary)];
+        let n = enc.encode(&t, BodyFormat::Binary, &mut buf);
+        let m = Message::decode(&buf[..n]).unwrap();
+        let p = m.properties.unwrap();
+        assert_eq!(p.content_type, Some(BINARY_CONTENT_TYPE));
+        let Body::Data(sections) = m.body else {
+            panic!("expected data")
+        };
+        let data: Vec<&[u8]> = sections.data().collect();
+        assert_eq!(Tick::read_from(data[0]), Some(t));
+    }
+}

@@ -1,0 +1,263 @@
+//! The feed agent: receives the A and B lines in batches, runs the sans-IO feed handler,
+//! and publishes each batch of normalized ticks to the sequencer ring in one step.
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickwire_fanout::RingWriter;
+use tickwire_feedhandler::handler::FeedHandler;
+use tickwire_feedhandler::retrans::{self, Request, REQUEST_LEN};
+use tickwire_feedhandler::wire::Side;
+use tickwire_hw::Agent;
+use tickwire_record::Tick;
+use tickwire_transport::MulticastReceiver;
+
+use super::stats::StatsBoard;
+use crate::config::FeedConfig;
+
+/// Ticks gathered before one publish to the ring (a batch of datagrams yields up to
+/// 64 × 255 ticks; larger batches are published in several steps).
+const TICK_BATCH: usize = 4096;
+
+/// Maps a datagram's destination to its line and side.
+#[derive(Clone, Copy, Debug)]
+pub struct LinePlan {
+    a_base: [u8; 4],
+    b_base: [u8; 4],
+    port_base: u16,
+    lines: u8,
+}
+
+impl LinePlan {
+    /// The plan of `cfg`: line `n` is group `a_base + n` / `b_base + n`, port `port_base + n`.
+    pub fn new(cfg: &FeedConfig) -> Self {
+        Self {
+            a_base: cfg.a_base.octets(),
+            b_base: cfg.b_base.octets(),
+            port_base: cfg.port_base,
+            lines: cfg.lines,
+        }
+    }
+
+    /// The group and port of `line` on `side`.
+    pub fn group(&self, line: u8, side: Side) -> (Ipv4Addr, u16) {
+        let b = match side {
+            Side::A => self.a_base,
+            Side::B => self.b_base,
+        };
+        (
+            Ipv4Addr::new(b[0], b[1], b[2], b[3].wrapping_add(line)),
+            self.port_base + line as u16,
+        )
+    }
+
+    /// The line and side a datagram to `group:port` belongs to.
+    #[inline]
+    pub fn locate(&self, group: Ipv4Addr, port: u16) -> Option<(u8, Side)> {
+        let line = port.checked_sub(self.port_base)?;
+        let line = u8::try_from(line)
+            .ok()
+            .filter(|&l| l >= 1 && l <= self.lines)?;
+        let g = group.octets();
+        let side = if g[..3] == self.a_base[..3] {
+            Side::A
+        } else if g[..3] == self.b_base[..3] {
+            Side::B
+        } else {
+            return None;
+        };
+        Some((line, side))
+    }
+}
+
+/// The feed agent. Owned by the feed (or shared data-plane) thread.
+pub struct FeedAgent {
+    rx: MulticastReceiver,
+    plan: LinePlan,
+    handler: FeedHandler,
+    writer: RingWriter,
+    out: Box<[Tick]>,
+    retrans_sock: UdpSocket,
+    retrans_to: SocketAddr,
+    reply_buf: Box<[u8]>,
+    stats: Arc<StatsBoard>,
+    last_stats: Instant,
+    last_timeout: Instant,
+    ticks: u64,
+    unknown_dest: u64,
+}
+
+impl FeedAgent {
+    /// Builds the agent over a joined receiver.
+    pub fn new(
+        rx: MulticastReceiver,
+        cfg: &FeedConfig,
+        handler: FeedHandler,
+        writer: RingWriter,
+        stats: Arc<StatsBoard>,
+    ) -> std::io::Result<Self> {
+        let retrans_sock = UdpSocket::bind((cfg.interface, 0))?;
+        retrans_sock.set_nonblocking(true)?;
+        Ok(Self {
+            rx,
+            plan: LinePlan::new(cfg),
+            handler,
+            writer,
+            out: vec![Tick::default(); TICK_BATCH].into_boxed_slice(),
+            retrans_sock,
+            retrans_to: cfg.retrans,
+            reply_buf: vec![0u8; 64 * 1024].into_boxed_slice(),
+            stats,
+            last_stats: Instant::now(),
+            last_timeout: Instant::now(),
+            ticks: 0,
+            unknown_dest: 0,
+        })
+    }
+
+    /// The handler (its counters and directory).
+    pub fn handler(&self) -> &FeedHandler {
+        &self.handler
+    }
+
+    fn receive(&mut self, now_ns: u64) -> usize {
+        let Self {
+            rx,
+            plan,
+            handler,
+            writer,
+            out,
+            ticks,
+            unknown_dest,
+            ..
+        } = self;
+        let Ok(batch) = rx.recv_batch() else {
+            return 0;
+        };
+        let mut n = 0usize;
+        let mut sink = |t: Tick| {
+            out[n] = t;
+            n += 1;
+            if n == out.len() {
+                writer.publish(&mut out[..n]);
+                *ticks += n as u64;
+                n = 0;
+            }
+        };
+        let count = batch.len();
+        for p in batch.iter() {
+            let Some((line, side)) = plan.locate(p.group, p.port) else {
+                *unknown_dest += 1;
+                continue;
+            };
+            let ts = p.timestamp_ns.unwrap_or(now_ns);
+            handler.handle_packet(line, side, p.payload, ts, &mut sink);
+        }
+        if n > 0 {
+            writer.publish(&mut out[..n]);
+            *ticks += n as u64;
+        }
+        count
+    }
+
+    fn recover(&mut self, now_ns: u64) -> usize {
+        let mut work = 0;
+        while let Some(req) = self.handler.poll_retrans_request() {
+            let r = Request {
+                line: req.line,
+                first: req.first,
+                count: req.last.wrapping_sub(req.first).wrapping_add(1),
+            };
+            let mut buf = [0u8; REQUEST_LEN];
+            retrans::encode_request(&r, &mut buf);
+            let _ = self.retrans_sock.send_to(&buf, self.retrans_to);
+            work += 1;
+        }
+        let Self {
+            retrans_sock,
+            reply_buf,
+            handler,
+            writer,
+            out,
+            ticks,
+            ..
+        } = self;
+        while let Ok(len) = retrans_sock.recv(reply_buf) {
+            work += 1;
+            let mut n = 0usize;
+            handler.handle_retrans_reply(&reply_buf[..len], now_ns, &mut |t: Tick| {
+                out[n] = t;
+                n += 1;
+                if n == out.len() {
+                    writer.publish(&mut out[..n]);
+                    *ticks += n as u64;
+                    n = 0;
+                }
+            });
+            if n > 0 {
+                writer.publish(&mut out[..n]);
+                *ticks += n as u64;
+            }
+        }
+        work
+    }
+
+    fn timeouts(&mut self, now_ns: u64) {
+        let Self {
+            handler,
+            writer,
+            out,
+            ticks,
+            ..
+        } = self;
+        let mut n = 0usize;
+        handler.handle_timeout(now_ns, &mut |t: Tick| {
+            out[n] = t;
+            n += 1;
+            if n == out.len() {
+                writer.publish(&mut out[..n]);
+                *ticks += n as u64;
+                n = 0;
+            }
+        });
+        if n > 0 {
+            writer.publish(&mut out[..n]);
+            *ticks += n as u64;
+        }
+    }
+
+    fn publish_stats(&self) {
+        let (ticks, unknown) = (self.ticks, self.unknown_dest);
+        let counters = &self.handler.counters().lines;
+        self.stats.update_feed(|f| {
+            f.ticks_in = ticks;
+            f.unknown_destination = unknown;
+            // Same length after the first time: no allocation.
+            f.lines.clone_from(counters);
+        });
+    }
+}
+
+impl Agent for FeedAgent {
+    fn do_work(&mut self, now_ns: u64) -> usize {
+        let mut work = self.receive(now_ns);
+        let now = Instant::now();
+        if work == 0 || now.duration_since(self.last_timeout) >= Duration::from_millis(1) {
+            self.last_timeout = now;
+            work += self.recover(now_ns);
+            if self.handler.poll_timeout().is_some_and(|t| t <= now_ns) {
+                self.timeouts(now_ns);
+            }
+        }
+        if now.duration_since(self.last_stats) >= Duration::from_millis(200) {
+            self.last_stats = now;
+            self.publish_stats();
+        }
+        work
+    }
+
+    fn name(&self) -> &str {
+        "feed"
+    }
+}

@@ -1,0 +1,225 @@
+//! The running appliance: builds every stage from a [`Config`], starts the threads, and
+//! stops them cleanly. See `docs/architecture.md` for who owns what.
+
+pub mod attach;
+pub mod body;
+mod conn;
+pub mod feed;
+mod listener;
+pub mod sim;
+pub mod stats;
+pub mod subscribers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tickwire_fanout::{sequencer_ring, Router};
+use tickwire_feedhandler::handler::{FeedHandler, HandlerConfig};
+use tickwire_feedhandler::wire::Side;
+use tickwire_hw::{AgentRunner, IdleStrategy, PinPlan, Stage, ThreadingMode, Topology};
+use tickwire_record::Directory;
+use tickwire_transport::{Membership, MulticastReceiver, ReceiverConfig};
+
+use crate::config::{Config, FeedSource, ModeChoice};
+use feed::{FeedAgent, LinePlan};
+use stats::StatsBoard;
+use subscribers::{FanoutAgent, FanoutParts, FanoutSettings};
+
+/// Ticks held by the sequencer ring (a power of two): 2^17 × 64 B = 8 MiB, about 20 ms at
+/// 6 M ticks/s, the most a subscriber's queue may lag before its bodies are gone.
+pub const RING_CAPACITY: usize = 1 << 17;
+
+/// A started appliance. Dropping it stops everything.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    runner_stops: Vec<tickwire_hw::StopFlag>,
+    threads: Vec<JoinHandle<()>>,
+    /// Where AMQP clients connect (the bound address; port 0 in the config picks one).
+    pub amqp_addr: SocketAddr,
+    /// Where the console listens, if it runs.
+    pub console_addr: Option<SocketAddr>,
+    /// The figures the console shows.
+    pub stats: Arc<StatsBoard>,
+    /// The symbol directory.
+    pub directory: Directory,
+    /// Warnings raised at start (degraded settings), for the operator.
+    pub warnings: Vec<String>,
+}
+
+impl Running {
+    /// Stops every thread and waits for them.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for s in &self.runner_stops {
+            s.stop();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn memberships(cfg: &crate::config::FeedConfig) -> Vec<Membership> {
+    let plan = LinePlan::new(cfg);
+    (1..=cfg.lines)
+        .flat_map(|line| [Side::A, Side::B].map(|s| (line, s)))
+        .map(|(line, side)| {
+            let (group, port) = plan.group(line, side);
+            Membership {
+                group,
+                port,
+                interface: cfg.interface,
+            }
+        })
+        .collect()
+}
+
+fn threading(cfg: &Config, topo: Option<&Topology>) -> ThreadingMode {
+    match cfg.threading.mode {
+        ModeChoice::Shared => ThreadingMode::Shared,
+        ModeChoice::Dedicated => ThreadingMode::Dedicated,
+        ModeChoice::Auto => ThreadingMode::auto(topo.map_or(2, Topology::core_count)),
+    }
+}
+
+/// Starts the appliance described by `cfg`.
+pub fn start(cfg: &Config) -> Result<Running, String> {
+    let mut warnings = Vec::new();
+    if cfg.feed.lines == 0 || cfg.feed.lines > 96 {
+        return Err(format!("feed.lines must be 1..=96, not {}", cfg.feed.lines));
+    }
+    let topo = Topology::read().ok();
+    let mode = threading(cfg, topo.as_ref());
+    let stats = Arc::new(StatsBoard::new(mode.as_str()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let directory = Directory::with_capacity(cfg.feed.directory_capacity);
+
+    // Receive before the simulator starts, so the start-of-day mappings are not missed.
+    let mut rcfg = ReceiverConfig::new(memberships(&cfg.feed));
+    rcfg.timestamps = true;
+    let (rx, report) = MulticastReceiver::new(&rcfg).map_err(|e| format!("feed receive: {e}"))?;
+    warnings.extend(report.warnings.iter().map(|w| w.to_string()));
+
+    let (writer, ring) = sequencer_ring(RING_CAPACITY).map_err(|e| e.to_string())?;
+    let handler = FeedHandler::new(directory.clone(), HandlerConfig::new(cfg.feed.lines));
+    let feed_agent = FeedAgent::new(rx, &cfg.feed, handler, writer, Arc::clone(&stats))
+        .map_err(|e| format!("feed: {e}"))?;
+
+    let (conn_tx, conn_rx) = crossbeam_channel::bounded(1024);
+    let enc = body::TickEncoder::new(&cfg.feed.name, directory.clone());
+    let fanout = FanoutAgent::new(FanoutParts {
+        settings: FanoutSettings {
+            feed: cfg.feed.name.clone(),
+            publish_prefix: cfg.amqp.publish_prefix.clone(),
+            link_queue_bytes: cfg.amqp.link_queue_bytes,
+            engine: listener::engine_config(&cfg.amqp),
+        },
+        reader: ring.reader(),
+        ring_capacity: RING_CAPACITY,
+        router: Router::new(&cfg.feed.name, directory.clone()),
+        enc,
+        instruments: directory.capacity(),
+        incoming: conn_rx,
+        stats: Arc::clone(&stats),
+    })
+    .map_err(|e| format!("fan-out: {e}"))?;
+
+    let mut threads = Vec::new();
+    let control = listener::start(cfg, conn_tx, Arc::clone(&stats), Arc::clone(&stop))?;
+    let amqp_addr = control.amqp_addr;
+    let console_addr = control.console_addr;
+    threads.push(control.thread);
+
+    let idle = if cfg.feed.busy_poll {
+        IdleStrategy::BusySpin
+    } else {
+        IdleStrategy::BACKOFF
+    };
+    let plan = topo.as_ref().map(|t| PinPlan::new(mode, t));
+    let cpu = |stage| {
+        if cfg.threading.pin {
+            plan.as_ref().and_then(|p| p.cpu_for(stage))
+        } else {
+            None
+        }
+    };
+    let runners: Vec<(&str, Option<usize>, AgentRunner)> = match mode {
+        ThreadingMode::Shared => vec![(
+            "tw-data",
+            cpu(Stage::Feed),
+            AgentRunner::new(vec![Box::new(feed_agent), Box::new(fanout)], idle),
+        )],
+        _ => vec![
+            (
+                "tw-feed",
+                cpu(Stage::Feed),
+                AgentRunner::new(vec![Box::new(feed_agent)], idle),
+            ),
+            (
+                "tw-fanout",
+                cpu(Stage::Fanout),
+                AgentRunner::new(vec![Box::new(fanout)], idle),
+            ),
+        ],
+    };
+    let mut runner_stops = Vec::new();
+    let rt = cfg.threading.realtime_priority;
+    for (name, cpu, runner) in runners {
+        runner_stops.push(runner.stop_flag());
+        let warn_stats = Arc::clone(&stats);
+        let t = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let mut runner = runner;
+                if let Some(c) = cpu {
+                    if let Err(e) = tickwire_hw::pin_current_thread(c) {
+                        warn_stats.raise(&format!("could not pin {name} to cpu {c}: {e}"));
+                    }
+                }
+                if rt > 0 {
+                    if let Err(e) = tickwire_hw::set_realtime(rt) {
+                        warn_stats.raise(&format!("{name}: no realtime priority: {e}"));
+                    }
+                }
+                runner.run();
+            })
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        threads.push(t);
+    }
+    if cfg.threading.lock_memory {
+        if let Err(e) = tickwire_hw::lock_memory() {
+            warnings.push(format!("memory not locked: {e}"));
+        }
+    }
+
+    if cfg.feed.source == FeedSource::Sim {
+        let (t, _counters) = sim::spawn(&cfg.feed, &cfg.sim, Arc::clone(&stop))
+            .map_err(|e| format!("simulator: {e}"))?;
+        threads.push(t);
+    }
+    for w in &warnings {
+        stats.raise(w);
+    }
+    Ok(Running {
+        stop,
+        runner_stops,
+        threads,
+        amqp_addr,
+        console_addr,
+        stats,
+        directory,
+        warnings,
+    })
+}

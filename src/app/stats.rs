@@ -1,0 +1,156 @@
+//! Figures the data plane publishes for the console, a few times a second.
+//!
+//! Agents fill plain structs and swap them in under a lock every 100 ms: never per tick.
+//! The console turns them into JSON on the control plane.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use tickwire_feedhandler::counters::LineCounters;
+
+/// One subscriber link, as the console shows it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SubscriberStats {
+    /// The address pattern it subscribed to.
+    pub address: String,
+    /// The client's socket address.
+    pub peer: String,
+    /// `map` or `binary`.
+    pub format: &'static str,
+    /// `ring`, `disconnect` or `conflate`.
+    pub policy: &'static str,
+    /// Messages handed to its connection.
+    pub delivered: u64,
+    /// Updates dropped by its slow-consumer policy.
+    pub dropped: u64,
+    /// Updates replaced by a newer value before being sent.
+    pub conflated: u64,
+    /// Gap markers sent.
+    pub gaps: u64,
+    /// Bytes waiting in its queue.
+    pub queue_bytes: u64,
+    /// Ticks it is behind the ring.
+    pub lag: u64,
+}
+
+/// The fan-out agent's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FanoutStats {
+    /// Ticks read from the ring and routed.
+    pub ticks_routed: u64,
+    /// Messages handed to connections.
+    pub delivered: u64,
+    /// Ticks the fan-out missed because the ring lapped it.
+    pub lapped: u64,
+    /// Open AMQP connections.
+    pub connections: u64,
+    /// Highest appliance sequence number read.
+    pub seq: u64,
+    /// Every subscriber link.
+    pub subscribers: Vec<SubscriberStats>,
+}
+
+/// The feed agent's figures.
+#[derive(Clone, Debug, Default)]
+pub struct FeedStats {
+    /// Ticks published to the ring.
+    pub ticks_in: u64,
+    /// Datagrams whose destination is no configured line.
+    pub unknown_destination: u64,
+    /// Per-line counters, as the feed handler keeps them.
+    pub lines: Vec<LineCounters>,
+}
+
+/// Where agents publish and the console reads.
+#[derive(Debug)]
+pub struct StatsBoard {
+    started: Instant,
+    mode: String,
+    fanout: Mutex<FanoutStats>,
+    feed: Mutex<FeedStats>,
+    alarms: Mutex<Vec<String>>,
+}
+
+impl StatsBoard {
+    /// An empty board; `mode` names the threading mode for the console.
+    pub fn new(mode: &str) -> Self {
+        Self {
+            started: Instant::now(),
+            mode: mode.to_string(),
+            fanout: Mutex::new(FanoutStats::default()),
+            feed: Mutex::new(FeedStats::default()),
+            alarms: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Updates the fan-out figures.
+    pub fn update_fanout(&self, f: impl FnOnce(&mut FanoutStats)) {
+        f(&mut self.fanout.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Updates the feed figures.
+    pub fn update_feed(&self, f: impl FnOnce(&mut FeedStats)) {
+        f(&mut self.feed.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Raises an alarm shown on the console until cleared (same text twice is kept once).
+    pub fn raise(&self, alarm: &str) {
+        let mut a = self.alarms.lock().unwrap_or_else(|e| e.into_inner());
+        if !a.iter().any(|x| x == alarm) {
+            a.push(alarm.to_string());
+        }
+    }
+
+    /// Current fan-out figures.
+    pub fn fanout(&self) -> FanoutStats {
+        self.fanout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Current feed figures.
+    pub fn feed(&self) -> FeedStats {
+        self.feed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Everything as the JSON `/api/stats` serves.
+    pub fn to_json(&self) -> serde_json::Value {
+        let fan = self.fanout();
+        let feed = self.feed();
+        let lines: Vec<serde_json::Value> = feed
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["line"] = (i + 1).into();
+                v["malformed_by_kind"] = v["malformed"].take();
+                v["malformed"] = c.malformed.total().into();
+                v
+            })
+            .collect();
+        let alarms = self
+            .alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        serde_json::json!({
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+            "mode": self.mode,
+            "totals": {
+                "ticks_in": feed.ticks_in,
+                "ticks_routed": fan.ticks_routed,
+                "delivered": fan.delivered,
+                "lapped": fan.lapped,
+                "seq": fan.seq,
+                "connections": fan.connections,
+            },
+            "unknown_destination": feed.unknown_destination,
+            "lines": lines,
+            "subscribers": fan.subscribers,
+            "alarms": alarms,
+        })
+    }
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""An AMQP 1.0 client on Qpid Proton (Debian's python3-qpid-proton) that the end-to-end
+tests drive. It prints one JSON object per line on stdout, so a test can check every field.
+
+  proton_client.py sub URL ADDRESS [--count N] [--timeout S] [--filter KEY=VALUE]...
+                   [--credit N] [--stall-after N --stall-for S] [--user U --password P]
+  proton_client.py pub URL ADDRESS [--count N] [--body TEXT] [--size BYTES] [--durable]
+                   [--prop KEY=VALUE]...
+
+`sub` prints {"event": "message", "subject", "annotations", "properties", "body"} per
+message, then {"event": "done", "received": N} (or {"event": "detached"/"error", ...}).
+`pub` prints {"event": "settled", "state": ...} per delivery and {"event": "done", ...}.
+"""
+import argparse
+import base64
+import json
+import sys
+import time
+
+from proton import Message, symbol, Described
+from proton.handlers import MessagingHandler
+from proton.reactor import Container, Filter
+
+
+def plain(v):
+    """Turns proton values into JSON-friendly ones."""
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"binary": base64.b64encode(bytes(v)).decode()}
+    if isinstance(v, Described):
+        return {"descriptor": plain(v.descriptor), "value": plain(v.value)}
+    if isinstance(v, (int, float, str, bool)) or v is None:
+        return v
+    return str(v)
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def parse_kv(items):
+    out = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+class Sub(MessagingHandler):
+    def __init__(self, a):
+        super().__init__(prefetch=0 if a.credit else 100, auto_accept=True)
+        self.a = a
+        self.received = 0
+        self.stalled = False
+        self.done = False
+
+    def on_start(self, event):
+        kw = {}
+        if self.a.user:
+            kw = {"user": self.a.user, "password": self.a.password,
+                  "allow_insecure_mechs": True, "sasl_enabled": True,
+                  "allowed_mechs": "PLAIN"}
+        conn = event.container.connect(self.a.url, **kw)
+        opts = None
+        filters = parse_kv(self.a.filter)
+        if filters:
+            fmap = {symbol(k): Described(symbol(k), v) for k, v in filters.items()}
+            opts = Filter(fmap)
+        self.receiver = event.container.create_receiver(conn, self.a.address, options=opts)
+        if self.a.credit:
+            self.receiver.flow(self.a.credit)
+        self.timer = event.container.schedule(self.a.timeout, self)
+
+    def on_timer_task(self, event):
+        if self.stalled:
+            self.stalled = False
+            emit({"event": "resumed", "received": self.received})
+            self.receiver.flow(self.a.credit or 1000)
+            return
+        self.finish(event, "timeout")
+
+    def on_link_opened(self, event):
+        if event.link == self.receiver:
+            emit({"event": "attached"})
+
+    def on_message(self, event):
+        if self.done:
+            return
+        m = event.message
+        self.received += 1
+        emit({
+            "event": "message",
+            "subject": m.subject,
+            "annotations": plain(m.annotations or {}),
+            "properties": plain(m.properties or {}),
+            "content_type": str(m.content_type) if m.content_type else None,
+            "durable": bool(m.durable),
+            "body": plain(m.body),
+        })
+        if self.a.count and self.received >= self.a.count:
+            self.finish(event, "count")
+            return
+        if self.a.credit and not self.stalled and self.receiver.credit == 0:
+            if self.a.stall_after and self.received >= self.a.stall_after:
+                self.stalled = True
+                emit({"event": "stalled", "received": self.received})
+                event.container.schedule(self.a.stall_for, self)
+            else:
+                self.receiver.flow(self.a.credit)
+
+    def on_link_closed(self, event):
+        if self.done:
+            return
+        err = event.link.remote_condition
+        emit({"event": "detached",
+              "condition": str(err.name) if err else None,
+              "description": err.description if err else None})
+        self.finish(event, "detached")
+
+    def on_link_error(self, event):
+        # A remote detach carrying an error condition (Proton routes it here, not to
+        # on_link_closed).
+        self.on_link_closed(event)
+        event.link.close()
+
+    def on_transport_error(self, event):
+        c = event.transport.condition
+        emit({"event": "error", "condition": c.name if c else None,
+              "description": c.description if c else None})
+
+    def finish(self, event, why):
+        if self.done:
+            return
+        self.done = True
+        emit({"event": "done", "received": self.received, "why": why})
+        if self.timer:
+            self.timer.cancel()
+        event.connection.close()
+
+
+class Pub(MessagingHandler):
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+        self.sent = 0
+        self.settled = 0
+
+    def on_start(self, event):
+        kw = {}
+        if self.a.user:
+            kw = {"user": self.a.user, "password": self.a.password,
+                  "allow_insecure_mechs": True, "sasl_enabled": True,
+                  "allowed_mechs": "PLAIN"}
+        conn = event.container.connect(self.a.url, **kw)
+        event.container.create_sender(conn, self.a.address)
+        self.timer = event.container.schedule(self.a.timeout, self)
+
+    def on_timer_task(self, event):
+        emit({"event": "done", "sent": self.sent, "settled": self.settled, "why": "timeout"})
+        event.container.stop()
+
+    def on_sendable(self, event):
+        while event.sender.credit and self.sent < self.a.count:
+            body = self.a.body
+            if self.a.size:
+                body = bytes((i * 7 + self.sent) % 251 for i in range(self.a.size))
+            m = Message(body=body, durable=self.a.durable,
+                        properties=parse_kv(self.a.prop) or None,
+                        subject=self.a.address)
+            event.sender.send(m)
+            self.sent += 1
+
+    def on_settled(self, event):
+        self.settled += 1
+        emit({"event": "settled", "state": str(event.delivery.remote_state)})
+        if self.settled >= self.a.count:
+            emit({"event": "done", "sent": self.sent, "settled": self.settled, "why": "count"})
+            self.timer.cancel()
+            event.connection.close()
+
+    def on_link_closed(self, event):
+        err = event.link.remote_condition
+        emit({"event": "detached", "condition": str(err.name) if err else None,
+              "description": err.description if err else None})
+        self.timer.cancel()
+        event.connection.close()
+
+    def on_link_error(self, event):
+        self.on_link_closed(event)
+        event.link.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["sub", "pub"])
+    p.add_argument("url")
+    p.add_argument("address")
+    p.add_argument("--count", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--filter", action="append")
+    p.add_argument("--credit", type=int, default=0)
+    p.add_argument("--stall-after", type=int, default=0)
+    p.add_argument("--stall-for", type=float, default=2.0)
+    p.add_argument("--user")
+    p.add_argument("--password")
+    p.add_argument("--body", default="hello")
+    p.add_argument("--size", type=int, default=0)
+    p.add_argument("--durable", action="store_true")
+    p.add_argument("--prop", action="append")
+    a = p.parse_args()
+    if a.mode == "pub" and not a.count:
+        a.count = 1
+    Container(Sub(a) if a.mode == "sub" else Pub(a)).run()
+
+
+if __name__ == "__main__":
+    main()

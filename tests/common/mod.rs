@@ -1,0 +1,229 @@
+//! Shared helpers for the end-to-end tests: an appliance on private ports and multicast
+//! groups, and the real AMQP clients (Qpid Proton Python and C++, rhea) as child processes
+//! whose JSON-lines output the tests check.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tickwire::app::{start, Running};
+use tickwire::config::Config;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static NEXT: AtomicU16 = AtomicU16::new(0);
+
+/// A configuration on private ports and groups, unique per process and call, so tests in
+/// parallel (and an appliance a person runs on the defaults) never hear each other.
+pub fn private_config(rate: u64) -> Config {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id() as u16;
+    let salt = pid.wrapping_mul(31).wrapping_add(n.wrapping_mul(97));
+    let mut c = Config::default();
+    c.amqp.listen = "127.0.0.1:0".parse().unwrap();
+    c.console.listen = "127.0.0.1:0".parse().unwrap();
+    c.feed.lines = 4;
+    c.feed.a_base = Ipv4Addr::new(239, 201, (salt % 250) as u8, 0);
+    c.feed.b_base = Ipv4Addr::new(239, 202, (salt % 250) as u8, 0);
+    c.feed.port_base = 20_000 + (salt % 400) * 100;
+    c.feed.retrans = SocketAddr::from(([127, 0, 0, 1], 40_000 + salt % 20_000));
+    c.feed.directory_capacity = 100_000;
+    c.sim.underlyings = 8;
+    c.sim.series_per_underlying = 20;
+    c.sim.rate = rate;
+    c.journal.enabled = false;
+    c
+}
+
+/// Starts an appliance on `config`, with multicast on loopback turned on first.
+pub fn appliance(config: &Config) -> Running {
+    tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
+    start(config).expect("appliance starts")
+}
+
+/// Waits until the appliance has published `n` ticks (bounded by `limit`).
+pub fn wait_for_ticks(app: &Running, n: u64, limit: Duration) {
+    let t0 = Instant::now();
+    while app.stats.feed().ticks_in < n {
+        assert!(
+            t0.elapsed() < limit,
+            "feed published fewer than {n} ticks in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a client to completion (bounded by its own timeout plus a margin) and returns
+/// its JSON lines.
+pub fn run_client(mut cmd: Command, limit: Duration) -> Vec<Value> {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let out = wait_with_limit(child, limit);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "client {cmd:?} printed nothing; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
+
+fn wait_with_limit(mut child: std::process::Child, limit: Duration) -> std::process::Output {
+    // Drain both pipes while the child runs: a client printing more than a pipe holds
+    // would otherwise block forever.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Starts a client in the background, draining its output as it runs (a client blocked
+/// on a full pipe would stop reading from the appliance); [`Background::finish`]
+/// collects its JSON lines.
+pub struct Background {
+    child: std::process::Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Background {
+    /// Starts `cmd` with its output piped and drained.
+    pub fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let mut stdout = child.stdout.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+            buf
+        });
+        Self { child, out }
+    }
+
+    /// Waits (at most `limit`) and returns its JSON lines.
+    pub fn finish(mut self, limit: Duration) -> Vec<Value> {
+        let t0 = Instant::now();
+        while self.child.try_wait().expect("wait").is_none() {
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = self.out.join().unwrap_or_default();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// The Qpid Proton Python client (Debian's python3-qpid-proton under /usr/bin/python3).
+pub fn proton_py(args: &[&str]) -> Command {
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(root().join("tests/clients/proton_client.py"))
+        .args(args);
+    c
+}
+
+/// The rhea client (node, tests/js/node_modules).
+pub fn rhea(args: &[&str]) -> Command {
+    let mut c = Command::new("node");
+    c.arg(root().join("tests/js/rhea_client.js")).args(args);
+    c
+}
+
+/// Builds the Qpid Proton C++ client once per process and returns a command for it.
+pub fn proton_cpp(args: &[&str]) -> Command {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let exe = BUILT.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("tw-proton-client-{}", std::process::id()));
+        let status = Command::new("g++")
+            .args(["-std=c++17", "-O1", "-o"])
+            .arg(&out)
+            .arg(root().join("tests/cpp/proton_client.cpp"))
+            .arg("-lqpid-proton-cpp")
+            .status()
+            .expect("g++ runs");
+        assert!(status.success(), "building the Proton C++ client failed");
+        out
+    });
+    let mut c = Command::new(exe);
+    c.args(args);
+    c
+}
+
+/// Only the `message` events.
+pub fn messages(lines: &[Value]) -> Vec<&Value> {
+    lines.iter().filter(|l| l["event"] == "message").collect()
+}
+
+/// The first event named `name`.
+pub fn event<'a>(lines: &'a [Value], name: &str) -> Option<&'a Value> {
+    lines.iter().find(|l| l["event"] == name)
+}
+
+/// The URL of the appliance's AMQP endpoint.
+pub fn url(app: &Running) -> String {
+    format!("127.0.0.1:{}", app.amqp_addr.port())
+}
+
+/// Decodes a base64 string (the clients print binary bodies that way).
+pub fn base64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|&c| val(c) as u32).collect();
+        let n = v.iter().fold(0u32, |acc, &x| (acc << 6) | x) << (6 * (4 - v.len()));
+        let b = n.to_be_bytes();
+        out.extend_from_slice(&b[1..v.len()]);
+    }
+    out
+}
