@@ -4,5 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod console;

@@ -21,6 +21,12 @@ enum Command {
     /// loopback multicast, journal in ./tickwire-data, AMQP on 127.0.0.1:5672, console on
     /// http://127.0.0.1:8080).
     Run(RunArgs),
+    /// Feed tools: simulate lines, write and replay captures, decode a capture.
+    Feed(tickwire::cli::feed::Args),
+    /// Throughput and latency harness: the appliance and N subscribers of our own.
+    Bench(tickwire::cli::bench::Args),
+    /// Last-value queues: dump the current values of an address.
+    Lvq(tickwire::cli::lvq::Args),
     /// Print the effective configuration as TOML (the defaults, or a file merged over them).
     Config {
         /// Configuration file to read.
@@ -57,6 +63,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Feed(args) => tickwire::cli::feed::run(args),
+        Command::Bench(args) => tickwire::cli::bench::run(args),
+        Command::Lvq(args) => tickwire::cli::lvq::run(args),
         Command::Config { config } => load(config.as_ref()).and_then(|c| {
             print!("{}", toml::to_string(&c).map_err(|e| e.to_string())?);
             Ok(())

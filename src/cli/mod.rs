@@ -1,0 +1,6 @@
+//! Subcommands of the `tickwire` binary beyond `run`: each module defines its clap
+//! arguments (`Args`) and a `run` function.
+
+pub mod bench;
+pub mod feed;
+pub mod lvq;
