@@ -71,20 +71,46 @@ impl LinePlan {
     }
 }
 
+/// Gathers ticks and publishes them to the ring a batch at a time.
+struct Publisher {
+    writer: RingWriter,
+    out: Box<[Tick]>,
+    n: usize,
+    /// Ticks published so far.
+    ticks: u64,
+}
+
+impl Publisher {
+    #[inline]
+    fn push(&mut self, t: Tick) {
+        self.out[self.n] = t;
+        self.n += 1;
+        if self.n == self.out.len() {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.n > 0 {
+            self.writer.publish(&mut self.out[..self.n]);
+            self.ticks += self.n as u64;
+            self.n = 0;
+        }
+    }
+}
+
 /// The feed agent. Owned by the feed (or shared data-plane) thread.
 pub struct FeedAgent {
     rx: MulticastReceiver,
     plan: LinePlan,
     handler: FeedHandler,
-    writer: RingWriter,
-    out: Box<[Tick]>,
+    publisher: Publisher,
     retrans_sock: UdpSocket,
     retrans_to: SocketAddr,
     reply_buf: Box<[u8]>,
     stats: Arc<StatsBoard>,
     last_stats: Instant,
     last_timeout: Instant,
-    ticks: u64,
     unknown_dest: u64,
 }
 
@@ -103,15 +129,18 @@ impl FeedAgent {
             rx,
             plan: LinePlan::new(cfg),
             handler,
-            writer,
-            out: vec![Tick::default(); TICK_BATCH].into_boxed_slice(),
+            publisher: Publisher {
+                writer,
+                out: vec![Tick::default(); TICK_BATCH].into_boxed_slice(),
+                n: 0,
+                ticks: 0,
+            },
             retrans_sock,
             retrans_to: cfg.retrans,
             reply_buf: vec![0u8; 64 * 1024].into_boxed_slice(),
             stats,
             last_stats: Instant::now(),
             last_timeout: Instant::now(),
-            ticks: 0,
             unknown_dest: 0,
         })
     }
@@ -126,24 +155,12 @@ impl FeedAgent {
             rx,
             plan,
             handler,
-            writer,
-            out,
-            ticks,
+            publisher,
             unknown_dest,
             ..
         } = self;
         let Ok(batch) = rx.recv_batch() else {
             return 0;
-        };
-        let mut n = 0usize;
-        let mut sink = |t: Tick| {
-            out[n] = t;
-            n += 1;
-            if n == out.len() {
-                writer.publish(&mut out[..n]);
-                *ticks += n as u64;
-                n = 0;
-            }
         };
         let count = batch.len();
         for p in batch.iter() {
@@ -152,12 +169,9 @@ impl FeedAgent {
                 continue;
             };
             let ts = p.timestamp_ns.unwrap_or(now_ns);
-            handler.handle_packet(line, side, p.payload, ts, &mut sink);
+            handler.handle_packet(line, side, p.payload, ts, &mut |t| publisher.push(t));
         }
-        if n > 0 {
-            writer.publish(&mut out[..n]);
-            *ticks += n as u64;
-        }
+        publisher.flush();
         count
     }
 
@@ -178,57 +192,27 @@ impl FeedAgent {
             retrans_sock,
             reply_buf,
             handler,
-            writer,
-            out,
-            ticks,
+            publisher,
             ..
         } = self;
         while let Ok(len) = retrans_sock.recv(reply_buf) {
             work += 1;
-            let mut n = 0usize;
-            handler.handle_retrans_reply(&reply_buf[..len], now_ns, &mut |t: Tick| {
-                out[n] = t;
-                n += 1;
-                if n == out.len() {
-                    writer.publish(&mut out[..n]);
-                    *ticks += n as u64;
-                    n = 0;
-                }
-            });
-            if n > 0 {
-                writer.publish(&mut out[..n]);
-                *ticks += n as u64;
-            }
+            handler.handle_retrans_reply(&reply_buf[..len], now_ns, &mut |t| publisher.push(t));
         }
+        publisher.flush();
         work
     }
 
     fn timeouts(&mut self, now_ns: u64) {
         let Self {
-            handler,
-            writer,
-            out,
-            ticks,
-            ..
+            handler, publisher, ..
         } = self;
-        let mut n = 0usize;
-        handler.handle_timeout(now_ns, &mut |t: Tick| {
-            out[n] = t;
-            n += 1;
-            if n == out.len() {
-                writer.publish(&mut out[..n]);
-                *ticks += n as u64;
-                n = 0;
-            }
-        });
-        if n > 0 {
-            writer.publish(&mut out[..n]);
-            *ticks += n as u64;
-        }
+        handler.handle_timeout(now_ns, &mut |t| publisher.push(t));
+        publisher.flush();
     }
 
     fn publish_stats(&self) {
-        let (ticks, unknown) = (self.ticks, self.unknown_dest);
+        let (ticks, unknown) = (self.publisher.ticks, self.unknown_dest);
         let counters = &self.handler.counters().lines;
         self.stats.update_feed(|f| {
             f.ticks_in = ticks;
