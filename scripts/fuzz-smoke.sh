@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-15}"
+# One target folder for every fuzz project: their common dependencies build once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/fuzz}"
 for dir in */fuzz; do
   [ -f "$dir/Cargo.toml" ] || continue
   for target in $(cargo +nightly fuzz list --fuzz-dir "$dir"); do
