@@ -147,6 +147,25 @@ impl Engine {
             .map_or(0, |l| l.credit)
     }
 
+    /// How many single-frame deliveries a sending link can take right now: its credit,
+    /// bounded by the peer's session incoming window. A sender that polls its own queue
+    /// only while this is non-zero never has a `send` refused for credit or window.
+    pub fn sendable(&self, link: LinkId) -> u32 {
+        let Some(s) = self.session_ref(link.session.0) else {
+            return 0;
+        };
+        let credit = s
+            .links
+            .get(link.handle as usize)
+            .and_then(Option::as_ref)
+            .filter(|l| l.role == Role::Sender && l.state == LinkState::Attached)
+            .map_or(0, |l| l.credit);
+        if s.end_sent {
+            return 0;
+        }
+        credit.min(s.remote_incoming_window)
+    }
+
     /// Attaches a link from our side; `Event::Attached` follows with the peer's attach.
     pub fn attach(&mut self, session: SessionId, spec: LinkSpec<'_>) -> Result<LinkId, ApiError> {
         if !matches!(self.phase, Phase::Opened) {
