@@ -1,10 +1,356 @@
-//! `tickwire bench` (being written).
+//! `tickwire bench`: starts the appliance in-process on private ports and multicast groups
+//! (or points at another AMQP 1.0 broker with `--target`), connects N subscribers of our
+//! own (`tickwire_bench::subscriber`, one thread each, reading the `binary` format), runs
+//! for a set time and reports rates, loss, latency (corrected for coordinated omission),
+//! CPU per stage and the machine. See `docs/bench.md`.
+
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tickwire_bench::machine::{self, Machine};
+use tickwire_bench::report::{Report, RunFacts};
+use tickwire_bench::subscriber::{self, Control, SubscriberResult, SubscriberSpec};
+use tickwire_feedhandler::sim::Universe;
+
+use crate::app::{self, Running};
+use crate::config::{Config, ModeChoice};
 
 /// Arguments of `tickwire bench`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Number of subscribers, each on its own thread and connection.
+    #[arg(long, default_value_t = 1)]
+    pub subscribers: usize,
+    /// Seconds measured (after the warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Simulator rate in ticks a second over all lines (0 = flat out).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Subscribe at this AMQP 1.0 broker (host:port) instead of starting the appliance.
+    #[arg(long, value_name = "ADDR")]
+    pub target: Option<String>,
+    /// Source address; `{u}` becomes each subscriber's underlying, taken in turn from the
+    /// simulator's universe (e.g. `opra/{u}/#`). Default: `<feed>/#`, everything.
+    #[arg(long, value_name = "PATTERN")]
+    pub address: Option<String>,
+    /// Write an SVG chart (latency percentiles, per-subscriber rates) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Base configuration (TOML) for the in-process appliance: universe size, lines,
+    /// threading. Its ports and groups are replaced by private ones.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Underlyings in the simulated universe (overrides the config).
+    #[arg(long)]
+    pub underlyings: Option<u32>,
+    /// Option series per underlying (overrides the config).
+    #[arg(long)]
+    pub series: Option<u32>,
+    /// Threading mode of the appliance: auto, shared or dedicated (overrides the config).
+    #[arg(long)]
+    pub threading: Option<String>,
+    /// Link credit each subscriber grants (topped up when half is used).
+    #[arg(long, default_value_t = 20_000)]
+    pub credit: u32,
+    /// Seconds run before the measured window opens.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+}
+
+/// The longest the harness waits for subscribers to attach.
+const ATTACH_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `tickwire bench`.
-pub fn run(_args: Args) -> Result<(), String> {
-    Err("tickwire bench is not available in this build".into())
+pub fn run(args: Args) -> Result<(), String> {
+    if args.subscribers == 0 {
+        return Err("--subscribers must be at least 1".into());
+    }
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        return Err("--duration must be a positive number of seconds".into());
+    }
+    let cfg = config(&args)?;
+    let machine = Machine::read();
+    let (app, broker, mode) = match &args.target {
+        Some(t) => (None, resolve(t)?, "target"),
+        None => {
+            tickwire_transport::testing::enable_loopback_multicast()
+                .map_err(|e| format!("multicast on loopback: {e}"))?;
+            let app = app::start(&cfg)?;
+            let addr = app.amqp_addr;
+            wait_for_feed(&app)?;
+            (Some(app), addr, "appliance")
+        }
+    };
+    let specs = specs(&args, &cfg, broker, app.is_some());
+    let pattern = pattern(&args, &cfg);
+    let outcome = measure(&args, specs, app.as_ref())?;
+    let mut report = Report::build(
+        RunFacts {
+            mode: mode.into(),
+            broker: broker.to_string(),
+            address: pattern,
+            rate: if app.is_some() { args.rate } else { 0 },
+            duration_s: outcome.seconds,
+        },
+        &outcome.results,
+        outcome.cpu,
+        machine,
+    );
+    report.appliance = outcome.appliance;
+    if let Some(app) = app {
+        app.stop();
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, tickwire_bench::svg::render(&report))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table(20));
+    }
+    Ok(())
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, String> {
+    target
+        .to_socket_addrs()
+        .map_err(|e| format!("--target {target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--target {target} resolves to no address"))
+}
+
+/// The appliance's configuration: the base (file or default) on private ports and groups,
+/// no console, no journal, the simulator at `--rate`.
+fn config(args: &Args) -> Result<Config, String> {
+    let mut c = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let pid = std::process::id();
+    let salt = (pid.wrapping_mul(31) % 250) as u8;
+    c.amqp.listen = "127.0.0.1:0".parse().expect("valid literal");
+    c.amqp.max_connections = c.amqp.max_connections.max(args.subscribers + 16);
+    c.console.enabled = false;
+    c.console.listen = "127.0.0.1:0".parse().expect("valid literal");
+    c.feed.a_base = Ipv4Addr::new(239, 211, salt, 0);
+    c.feed.b_base = Ipv4Addr::new(239, 212, salt, 0);
+    c.feed.port_base = 30_000 + (pid % 200) as u16 * 100;
+    c.feed.retrans = SocketAddr::from(([127, 0, 0, 1], 50_000 + (pid % 10_000) as u16));
+    c.journal.enabled = false;
+    c.sim.rate = args.rate;
+    if let Some(u) = args.underlyings {
+        c.sim.underlyings = u;
+    }
+    if let Some(s) = args.series {
+        c.sim.series_per_underlying = s;
+    }
+    if let Some(t) = &args.threading {
+        c.threading.mode = match t.as_str() {
+            "auto" => ModeChoice::Auto,
+            "shared" => ModeChoice::Shared,
+            "dedicated" => ModeChoice::Dedicated,
+            other => {
+                return Err(format!(
+                    "--threading {other:?}: use auto, shared or dedicated"
+                ))
+            }
+        };
+    }
+    Ok(c)
+}
+
+fn pattern(args: &Args, cfg: &Config) -> String {
+    args.address
+        .clone()
+        .unwrap_or_else(|| format!("{}/#", cfg.feed.name))
+}
+
+/// Waits (bounded) until the feed publishes ticks, so subscribers measure a running feed.
+fn wait_for_feed(app: &Running) -> Result<(), String> {
+    let t0 = Instant::now();
+    while app.stats.feed().ticks_in == 0 {
+        if t0.elapsed() > Duration::from_secs(15) {
+            return Err("the feed published no tick in 15 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// One spec per subscriber: the address (with `{u}` filled in), the `binary` format
+/// filter when subscribing at our appliance, and the expected interval between its
+/// messages at the target rate.
+fn specs(args: &Args, cfg: &Config, broker: SocketAddr, ours: bool) -> Vec<SubscriberSpec> {
+    let pattern = pattern(args, cfg);
+    let names: Vec<String> = if pattern.contains("{u}") {
+        Universe::generate(
+            cfg.sim.seed,
+            cfg.sim.underlyings,
+            cfg.sim.series_per_underlying,
+            cfg.feed.lines,
+        )
+        .underlyings
+        .iter()
+        .map(|u| u.name.to_string())
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let everything = format!("{}/#", cfg.feed.name);
+    let path = pattern.split('?').next().unwrap_or("");
+    let dense = ours && path == everything;
+    let share = if names.is_empty() {
+        1
+    } else {
+        names.len() as u64
+    };
+    let interval = if ours && args.rate > 0 {
+        1_000_000_000 * share / args.rate
+    } else {
+        0
+    };
+    let format_given = pattern.contains("format=");
+    let read_buffer = if args.subscribers > 16 {
+        64 << 10
+    } else {
+        1 << 20
+    };
+    (0..args.subscribers)
+        .map(|i| SubscriberSpec {
+            index: i,
+            broker,
+            address: match names.get(i % names.len().max(1)) {
+                Some(u) => pattern.replace("{u}", u),
+                None => pattern.clone(),
+            },
+            filters: if ours && !format_given {
+                vec![("tickwire:format".into(), "binary".into())]
+            } else {
+                Vec::new()
+            },
+            credit: args.credit.max(2),
+            dense,
+            expected_interval_ns: interval,
+            read_buffer,
+        })
+        .collect()
+}
+
+/// What the measured window produced.
+struct Outcome {
+    results: Vec<SubscriberResult>,
+    seconds: f64,
+    cpu: std::collections::BTreeMap<String, f64>,
+    appliance: Option<serde_json::Value>,
+}
+
+fn measure(
+    args: &Args,
+    specs: Vec<SubscriberSpec>,
+    app: Option<&Running>,
+) -> Result<Outcome, String> {
+    let control = Arc::new(Control::default());
+    let n = specs.len();
+    let mut threads = Vec::with_capacity(n);
+    for spec in specs {
+        let t = subscriber::spawn(spec, Arc::clone(&control))
+            .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
+        threads.push(t);
+    }
+    let t0 = Instant::now();
+    while control.attached.load(Ordering::SeqCst) + control.failed.load(Ordering::SeqCst) < n {
+        if t0.elapsed() > ATTACH_LIMIT {
+            control.stop.store(true, Ordering::SeqCst);
+            return Err(format!(
+                "only {} of {n} subscribers attached in {ATTACH_LIMIT:?}",
+                control.attached.load(Ordering::SeqCst)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_secs_f64(args.warmup.max(0.0)));
+    let before_app = app.map(snapshot);
+    let before = machine::threads();
+    let start = Instant::now();
+    control.measuring.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs_f64(args.duration));
+    control.measuring.store(false, Ordering::SeqCst);
+    let seconds = start.elapsed().as_secs_f64();
+    let after = machine::threads();
+    let after_app = app.map(snapshot);
+    control.stop.store(true, Ordering::SeqCst);
+    let results = threads
+        .into_iter()
+        .map(|t| {
+            t.join()
+                .map_err(|_| "a subscriber thread panicked".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let appliance = match (before_app, after_app) {
+        (Some(b), Some(a)) => Some(appliance_figures(&b, &a, seconds)),
+        _ => None,
+    };
+    Ok(Outcome {
+        results,
+        seconds,
+        cpu: machine::cpu_per_stage(&before, &after, 1_000_000_000),
+        appliance,
+    })
+}
+
+/// The appliance's own counters at one moment.
+struct Snapshot {
+    ticks_in: u64,
+    messages_lost: u64,
+    blocks_lost: u64,
+    routed: u64,
+    delivered: u64,
+    lapped: u64,
+    dropped: u64,
+    mode: String,
+}
+
+fn snapshot(app: &Running) -> Snapshot {
+    let feed = app.stats.feed();
+    let fan = app.stats.fanout();
+    let stats = app.stats.to_json();
+    Snapshot {
+        ticks_in: feed.ticks_in,
+        messages_lost: feed.lines.iter().map(|l| l.messages_lost).sum(),
+        blocks_lost: feed.lines.iter().map(|l| l.blocks_lost).sum(),
+        routed: fan.ticks_routed,
+        delivered: fan.delivered,
+        lapped: fan.lapped,
+        dropped: fan
+            .subscribers
+            .iter()
+            .map(|s| s.dropped + s.conflated)
+            .sum(),
+        mode: stats["mode"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// The appliance's counters over the window: the feed's own rate and loss (so a shortfall
+/// can be placed at the feed or at the fan-out), and what the fan-out dropped.
+fn appliance_figures(b: &Snapshot, a: &Snapshot, secs: f64) -> serde_json::Value {
+    let d = |x: u64, y: u64| y.saturating_sub(x);
+    serde_json::json!({
+        "threading": a.mode,
+        "feed_ticks": d(b.ticks_in, a.ticks_in),
+        "feed_ticks_per_second": d(b.ticks_in, a.ticks_in) as f64 / secs,
+        "feed_messages_lost": d(b.messages_lost, a.messages_lost),
+        "feed_blocks_lost": d(b.blocks_lost, a.blocks_lost),
+        "fanout_ticks_routed": d(b.routed, a.routed),
+        "fanout_delivered": d(b.delivered, a.delivered),
+        "fanout_lapped": d(b.lapped, a.lapped),
+        "fanout_dropped": d(b.dropped, a.dropped),
+    })
 }

@@ -1,0 +1,192 @@
+//! `tickwire bench` end to end: the binary starts the appliance in-process on private ports
+//! and groups, connects two of its own Rust subscribers, and prints a JSON report whose
+//! fields this test checks. At 20,000 ticks a second nothing may be lost.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Runs the command with a bound on its wall time and returns its stdout.
+fn run_bounded(mut cmd: Command, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tickwire starts");
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("piped")));
+    let err = drain(Box::new(child.stderr.take().expect("piped")));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, out.join().unwrap(), err.join().unwrap())
+}
+
+#[test]
+fn bench_reports_rates_loss_latency_cpu_and_machine_as_json() {
+    tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
+    let svg = std::env::temp_dir().join(format!("tickwire-bench-{}.svg", std::process::id()));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    cmd.args([
+        "bench",
+        "--subscribers",
+        "2",
+        "--duration",
+        "2",
+        "--rate",
+        "20000",
+    ])
+    .arg("--json")
+    .arg("--svg")
+    .arg(&svg);
+    let (status, out, err) = run_bounded(cmd, Duration::from_secs(90));
+    assert!(
+        status.success(),
+        "tickwire bench failed: {status}\n{err}\n{out}"
+    );
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+
+    assert_eq!(r["run"]["mode"], "appliance");
+    assert_eq!(r["run"]["rate"], 20_000);
+    assert_eq!(r["subscribers"], 2);
+    let delivered = r["delivered"].as_u64().expect("delivered");
+    assert!(delivered > 0, "{r}");
+    assert_eq!(r["loss"].as_u64(), Some(0), "loss at 20,000 ticks/s: {r}");
+    assert_eq!(r["failed"].as_u64(), Some(0), "{r}");
+    let secs = r["run"]["duration_s"].as_f64().unwrap();
+    assert!((1.9..10.0).contains(&secs), "{secs}");
+    // Each subscriber takes everything: each should see about the feed rate (a loaded
+    // box may run the simulator slower, never faster than asked).
+    let subs = r["per_subscriber"].as_array().expect("per_subscriber");
+    assert_eq!(subs.len(), 2);
+    for s in subs {
+        let rate = s["per_second"].as_f64().unwrap();
+        assert!(rate > 1_000.0 && rate < 25_000.0, "{s}");
+        assert_eq!(s["lost"], 0, "{s}");
+        assert!(s["error"].is_null(), "{s}");
+        assert_eq!(s["address"], "opra/#");
+    }
+    let total = r["delivered_per_second"].as_f64().unwrap();
+    assert!((total - delivered as f64 / secs).abs() < 1.0, "{r}");
+
+    let lat = &r["latency"];
+    for which in ["raw", "corrected"] {
+        let p = &lat[which];
+        let (p50, p99, max) = (
+            p["p50_ns"].as_u64().unwrap(),
+            p["p99_ns"].as_u64().unwrap(),
+            p["max_ns"].as_u64().unwrap(),
+        );
+        assert!(p50 > 0 && p50 <= p99 && p99 <= max, "{which}: {p}");
+        assert!(
+            max < 10_000_000_000,
+            "latency over 10 s is a clock error: {p}"
+        );
+    }
+    assert_eq!(lat["raw"]["samples"].as_u64(), Some(delivered));
+    assert!(lat["corrected"]["samples"].as_u64().unwrap() >= delivered);
+    assert_eq!(lat["expected_interval_ns"], 50_000);
+
+    let cpu = r["cpu_percent"].as_object().expect("cpu_percent");
+    assert!(cpu.contains_key("subscribers"), "{cpu:?}");
+    assert!(cpu.contains_key("tw-sim"), "{cpu:?}");
+    assert!(
+        cpu.contains_key("tw-data") || cpu.contains_key("tw-feed"),
+        "{cpu:?}"
+    );
+    let m = &r["machine"];
+    assert!(m["cores"].as_u64().unwrap() >= 1, "{m}");
+    assert!(m["memory_bytes"].as_u64().unwrap() > 0, "{m}");
+    assert!(!m["kernel"].as_str().unwrap().is_empty(), "{m}");
+    assert!(m["cpu_model"].is_string(), "{m}");
+    let app = &r["appliance"];
+    assert!(app["feed_ticks"].as_u64().unwrap() > 0, "{app}");
+    assert_eq!(app["feed_messages_lost"], 0, "{app}");
+
+    let chart = std::fs::read_to_string(&svg).expect("the SVG was written");
+    let _ = std::fs::remove_file(&svg);
+    assert!(
+        chart.starts_with("<svg") && chart.contains("p99"),
+        "{chart}"
+    );
+}
+
+#[test]
+fn bench_refuses_nonsense_and_reports_an_unreachable_target() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
+        .args(["bench", "--subscribers", "0", "--duration", "1"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--subscribers"));
+
+    // A port nobody listens on: the subscriber fails, the report says so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    cmd.args(["bench", "--subscribers", "1", "--duration", "0.2", "--json"])
+        .args(["--warmup", "0", "--target", &format!("127.0.0.1:{port}")]);
+    let (status, out, err) = run_bounded(cmd, Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(r["run"]["mode"], "target");
+    assert_eq!(r["failed"], 1, "{r}");
+    assert_eq!(r["delivered"], 0, "{r}");
+    let e = r["per_subscriber"][0]["error"].as_str().unwrap();
+    assert!(e.contains("connect"), "{e}");
+}
+
+#[test]
+fn bench_measures_another_broker_given_by_target() {
+    // Our own appliance stands in for a peer broker: the bench must not start one of its
+    // own, must attach with no filter of ours, and count whatever arrives.
+    let cfg = common::private_config(20_000);
+    let app = common::appliance(&cfg);
+    common::wait_for_ticks(&app, 100, Duration::from_secs(30));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    cmd.args(["bench", "--subscribers", "3", "--duration", "1", "--json"])
+        .args(["--target", &app.amqp_addr.to_string()])
+        .args(["--address", "opra/#?format=binary"]);
+    let (status, out, err) = run_bounded(cmd, Duration::from_secs(60));
+    assert!(status.success(), "{err}\n{out}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(r["run"]["mode"], "target");
+    assert_eq!(r["run"]["broker"], app.amqp_addr.to_string());
+    assert!(r["appliance"].is_null(), "no appliance of its own: {r}");
+    assert_eq!(r["failed"], 0, "{r}");
+    for s in r["per_subscriber"].as_array().unwrap() {
+        assert!(s["delivered"].as_u64().unwrap() > 0, "{s}");
+    }
+    // Binary ticks from the peer carry ts_recv, so latency is measured too.
+    assert!(r["latency"]["raw"]["samples"].as_u64().unwrap() > 0, "{r}");
+    // The stats board is refreshed every 100 ms; the links go when the bench exits.
+    let t0 = Instant::now();
+    while !app.stats.fanout().subscribers.is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the bench's links stayed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app.stop();
+}
