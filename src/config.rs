@@ -23,6 +23,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// Threads, pinning and realtime settings.
     pub threading: ThreadingConfig,
+    /// Keyed last-value queues for published messages.
+    pub lvq: LvqSection,
 }
 
 /// The AMQP 1.0 endpoint's settings.
@@ -251,6 +253,44 @@ impl Config {
     }
 }
 
+/// The `[lvq]` section: addresses declared as keyed last-value queues.
+///
+/// ```toml
+/// [[lvq.queues]]
+/// address = "pub/prices"
+/// key = "symbol"
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LvqSection {
+    /// The keyed queues; a publish to `address` keeps only the latest message per key.
+    pub queues: Vec<KeyedQueueConfig>,
+}
+
+/// One keyed last-value queue: an address under the publish prefix and its key.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedQueueConfig {
+    /// The address (exact, no wildcards), e.g. `pub/prices`.
+    pub address: String,
+    /// The application-property name whose (string) value is the key.
+    pub key: String,
+    /// Most distinct keys held (default 100,000).
+    #[serde(default = "default_lvq_max_keys")]
+    pub max_keys: usize,
+    /// Most key + body bytes held (default 64 MiB).
+    #[serde(default = "default_lvq_max_bytes")]
+    pub max_bytes: usize,
+}
+
+fn default_lvq_max_keys() -> usize {
+    100_000
+}
+
+fn default_lvq_max_bytes() -> usize {
+    64 << 20
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +316,20 @@ mod tests {
         let text = toml::to_string(&Config::default()).unwrap();
         let back = Config::parse(&text).unwrap();
         assert_eq!(back.amqp.listen, Config::default().amqp.listen);
+    }
+
+    #[test]
+    fn lvq_section_declares_keyed_queues() {
+        let c = Config::parse(
+            "[[lvq.queues]]\naddress = \"pub/prices\"\nkey = \"symbol\"\n\
+             [[lvq.queues]]\naddress = \"pub/risk\"\nkey = \"desk\"\nmax_keys = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.lvq.queues.len(), 2);
+        assert_eq!(c.lvq.queues[0].key, "symbol");
+        assert_eq!(c.lvq.queues[0].max_keys, 100_000);
+        assert_eq!(c.lvq.queues[1].max_keys, 10);
+        assert!(Config::parse("[[lvq.queues]]\naddress = \"pub/x\"\n").is_err());
+        assert!(Config::default().lvq.queues.is_empty());
     }
 }

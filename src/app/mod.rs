@@ -5,8 +5,10 @@ pub mod attach;
 pub mod body;
 mod conn;
 pub mod feed;
+pub mod keyed;
 mod listener;
 pub mod sim;
+pub mod snapshot;
 pub mod stats;
 pub mod subscribers;
 
@@ -125,6 +127,7 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
             publish_prefix: cfg.amqp.publish_prefix.clone(),
             link_queue_bytes: cfg.amqp.link_queue_bytes,
             engine: listener::engine_config(&cfg.amqp),
+            keyed: cfg.lvq.queues.clone(),
         },
         reader: ring.reader(),
         ring_capacity: RING_CAPACITY,

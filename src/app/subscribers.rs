@@ -5,6 +5,14 @@
 //! Per cycle: take new sockets from the control plane, read what clients sent (one
 //! readiness poll), move ring batches into the link queues, then turn queued deliveries
 //! into transfers while links have credit and write each connection once.
+//!
+//! Last-value queues (issue 6, `docs/lvq.md`): every tick read from the ring also updates
+//! the [`LastValueCache`] (full merged state per instrument, sized to the directory); a
+//! link attached with `tickwire:snapshot` = true gets a [`Joiner`] that sends the cache's
+//! values in bounded chunks, then the `tickwire:snapshot-end` marker, then live ticks;
+//! `conflate` links take their latest values from [`LatestValues`] (kept beside the cache:
+//! `fanout::LatestValue` hands out a `&Tick`, which the cache's merged records are not);
+//! consumers of an address declared in `[lvq]` read its [`KeyedQueues`] entry.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +27,14 @@ use tickwire_fanout::{
     BodyStore, LatestValues, Link, LinkConfig, RingReader, Router, SubId, Transmit,
 };
 use tickwire_hw::Agent;
+use tickwire_lvq::{KeyedCursor, LastValueCache};
 use tickwire_record::Tick;
 
 use super::attach::{parse_subscription, Subscription};
 use super::body::TickEncoder;
 use super::conn::{Conn, Pump};
+use super::keyed::KeyedQueues;
+use super::snapshot::{Joiner, CHUNK_VISITS};
 use super::stats::{StatsBoard, SubscriberStats};
 
 /// Ticks read from the ring per batch.
@@ -34,6 +45,8 @@ const BATCHES_PER_CYCLE: usize = 8;
 const FLUSH_HIGH_WATER: usize = 1 << 20;
 /// Credit granted to publishers, replenished as their messages arrive.
 const PUBLISH_CREDIT: u32 = 256;
+/// Snapshot ids visited per link per cycle at most (bounded work between ring reads).
+const SNAPSHOT_VISITS_PER_CYCLE: u32 = 4 * CHUNK_VISITS;
 
 /// Settings the agent needs from the appliance's configuration.
 #[derive(Clone, Debug)]
@@ -46,6 +59,8 @@ pub struct FanoutSettings {
     pub link_queue_bytes: usize,
     /// Engine limits for every connection.
     pub engine: EngineConfig,
+    /// Addresses declared as keyed last-value queues (`[lvq]` config section).
+    pub keyed: Vec<crate::config::KeyedQueueConfig>,
 }
 
 /// What the fan-out agent is built from.
@@ -78,6 +93,10 @@ struct Sub {
     /// The subscription (none for publisher links).
     request: Option<Subscription>,
     queue: Option<Link>,
+    /// Snapshot in progress (`tickwire:snapshot` = true), until its marker is sent.
+    joiner: Option<Box<Joiner>>,
+    /// A consumer of a keyed last-value queue: the queue's index and its cursor.
+    keyed: Option<(usize, KeyedCursor)>,
 }
 
 /// The fan-out agent. Owned by one data-plane thread.
@@ -89,6 +108,9 @@ pub struct FanoutAgent {
     store: BodyStore,
     enc: TickEncoder,
     latest: LatestValues,
+    /// The last-value cache: full merged state per instrument, for snapshots.
+    cache: LastValueCache,
+    keyed: KeyedQueues,
     instruments: u32,
     conns: Vec<Option<Conn>>,
     subs: Vec<Option<Sub>>,
@@ -121,6 +143,9 @@ impl FanoutAgent {
         } = parts;
         let store = BodyStore::new(ring_capacity, &enc)
             .map_err(|e| std::io::Error::other(format!("body store: {e}")))?;
+        let cache = LastValueCache::with_capacity(instruments.max(1))
+            .map_err(|e| std::io::Error::other(format!("last-value cache: {e}")))?;
+        let keyed = KeyedQueues::new(&settings.keyed);
         Ok(Self {
             settings,
             reader,
@@ -129,6 +154,8 @@ impl FanoutAgent {
             store,
             enc,
             latest: LatestValues::new(instruments),
+            cache,
+            keyed,
             instruments,
             conns: Vec::new(),
             subs: Vec::new(),
@@ -256,6 +283,8 @@ impl FanoutAgent {
                     route: None,
                     request: None,
                     queue: None,
+                    joiner: None,
+                    keyed: None,
                 });
             }
             return;
@@ -296,6 +325,11 @@ impl FanoutAgent {
         }
         let market = sub.pattern_text.split('/').next() == Some(self.settings.feed.as_str());
         let route = market.then(|| self.router.subscribe(sub.pattern.clone()));
+        let joiner = (market && sub.snapshot).then(|| Box::new(Joiner::new(&self.cache)));
+        let keyed = self
+            .keyed
+            .find(&sub.pattern_text)
+            .map(|i| (i, self.keyed.get(i).attach()));
         let sub_slot = self.insert_sub(Sub {
             conn: slot,
             link: req.link,
@@ -303,6 +337,8 @@ impl FanoutAgent {
             route,
             request: Some(sub),
             queue: Some(queue),
+            joiner,
+            keyed,
         });
         if let Some(r) = route {
             if self.by_route.len() <= r.index() {
@@ -359,28 +395,44 @@ impl FanoutAgent {
         else {
             return;
         };
+        let keyed = self.keyed.find(&pub_addr);
+        let outcome = match keyed {
+            Some(i) => self.keyed.publish(i, &d.message),
+            None => Ok(()),
+        };
         if let Some(conn) = self.conns[slot].as_mut() {
             if !d.settled {
+                let state = match &outcome {
+                    Ok(()) => DeliveryState::Accepted,
+                    Err(r) => DeliveryState::Rejected(Some(ErrorCondition::new(
+                        r.condition,
+                        r.description.clone(),
+                    ))),
+                };
                 let _ = conn.engine.disposition(
                     d.link,
                     d.delivery_id,
                     d.delivery_id,
                     true,
-                    Some(DeliveryState::Accepted),
+                    Some(state),
                 );
             }
             if conn.engine.credit(d.link) < PUBLISH_CREDIT / 2 {
                 let _ = conn.engine.grant_credit(d.link, PUBLISH_CREDIT, false);
             }
         }
+        if outcome.is_err() {
+            return;
+        }
         let levels: Vec<&str> = pub_addr.split('/').collect();
         for s in self.subs.iter().flatten() {
             let Some(req) = &s.request else { continue };
-            if !req.pattern.matches(&levels) {
+            // Consumers of a keyed queue read it through their cursor (in `transmit`).
+            if s.keyed.is_some() || !req.pattern.matches(&levels) {
                 continue;
             }
             if let Some(conn) = self.conns[s.conn].as_mut() {
-                if conn.engine.credit(s.link) > 0
+                if conn.engine.sendable(s.link) > 0
                     && conn.engine.send(s.link, &d.message, true).is_ok()
                 {
                     self.delivered += 1;
@@ -406,13 +458,18 @@ impl FanoutAgent {
                 store,
                 enc,
                 latest,
+                cache,
                 ..
             } = self;
             for t in &batch[..rb.n] {
                 latest.update(t);
+                cache.update(t);
                 for id in router.route(t.instrument.get()) {
                     let slot = by_route.get(id.index()).copied().unwrap_or(u32::MAX);
                     if let Some(Some(s)) = subs.get_mut(slot as usize) {
+                        if s.joiner.as_ref().is_some_and(|j| !j.should_deliver(t)) {
+                            continue;
+                        }
                         if let Some(q) = s.queue.as_mut() {
                             q.handle_tick(t, store, enc);
                         }
@@ -438,44 +495,25 @@ impl FanoutAgent {
             latest,
             enc,
             scratch,
+            cache,
+            router,
+            keyed,
             ..
         } = self;
+        let mut ctx = Pumping {
+            store,
+            latest,
+            enc,
+            scratch,
+            cache,
+            router,
+            keyed,
+        };
         for s in subs.iter_mut().flatten() {
             let Some(conn) = conns.get_mut(s.conn).and_then(Option::as_mut) else {
                 continue;
             };
-            let Some(q) = s.queue.as_mut() else { continue };
-            // A link over its limit under `disconnect` is detached at once, credit or not.
-            let must_detach = q.must_detach().is_some();
-            while must_detach
-                || (conn.engine.credit(s.link) > 0
-                    && conn.engine.pending_bytes() < FLUSH_HIGH_WATER)
-            {
-                let Some(item) = q.poll_transmit(store, latest, enc) else {
-                    break;
-                };
-                let r = match item {
-                    Transmit::Body { body, .. } => conn.engine.send(s.link, body, true),
-                    Transmit::Gap { dropped } => {
-                        scratch.clear();
-                        super::body::gap_message(&s.address, dropped, scratch);
-                        conn.engine.send(s.link, scratch, true)
-                    }
-                    Transmit::Detach(reason) => {
-                        let err = ErrorCondition::new(
-                            tickwire_fanout::DetachReason::CONDITION,
-                            reason.to_string(),
-                        );
-                        let _ = conn.engine.detach(s.link, Some(err));
-                        break;
-                    }
-                };
-                match r {
-                    Ok(_) => sent += 1,
-                    Err(SendError::NoCredit | SendError::SessionWindow) => break,
-                    Err(_) => break,
-                }
-            }
+            sent += ctx.pump(s, conn);
         }
         self.delivered += sent as u64;
         for slot in 0..self.conns.len() {
@@ -537,6 +575,155 @@ impl FanoutAgent {
             f.subscribers = subs;
         });
     }
+}
+
+/// What [`Pumping::pump`] needs from the agent while it holds a link mutably.
+struct Pumping<'a> {
+    store: &'a BodyStore,
+    latest: &'a LatestValues,
+    enc: &'a TickEncoder,
+    scratch: &'a mut Vec<u8>,
+    cache: &'a LastValueCache,
+    router: &'a Router,
+    keyed: &'a KeyedQueues,
+}
+
+impl Pumping<'_> {
+    /// Sends what one link has while it has credit and its connection has room, in this
+    /// order: pending snapshot values (and the next chunk, bounded per cycle), keyed-queue
+    /// messages, then the link's queue, with the snapshot marker placed just before the
+    /// first queued tick past its seq. Returns messages sent.
+    fn pump(&mut self, s: &mut Sub, conn: &mut Conn) -> usize {
+        let Some(q) = s.queue.as_mut() else { return 0 };
+        let format = q.config().format;
+        let mut sent = 0;
+        let mut visits = SNAPSHOT_VISITS_PER_CYCLE;
+        // A link over its limit under `disconnect` is detached at once, credit or not.
+        let must_detach = q.must_detach().is_some();
+        while must_detach
+            || (conn.engine.sendable(s.link) > 0 && conn.engine.pending_bytes() < FLUSH_HIGH_WATER)
+        {
+            if !must_detach {
+                match self.pump_lvq(s, conn, format, &mut visits) {
+                    Step::Sent => {
+                        sent += 1;
+                        continue;
+                    }
+                    Step::Blocked => break,
+                    Step::Nothing => {}
+                }
+            }
+            let marker = s.joiner.as_ref().and_then(|j| j.marker());
+            // The marker may have to go just before the next body: keep credit for both.
+            if marker.is_some() && conn.engine.sendable(s.link) < 2 {
+                break;
+            }
+            let Some(q) = s.queue.as_mut() else { break };
+            let Some(item) = q.poll_transmit(self.store, self.latest, self.enc) else {
+                if s.joiner
+                    .as_mut()
+                    .is_some_and(|j| send_marker(j, conn, s.link, &s.address))
+                {
+                    sent += 1;
+                    continue;
+                }
+                break;
+            };
+            let r = match item {
+                Transmit::Body { body, seq, .. } => {
+                    if let (Some(end), Some(j)) = (marker, s.joiner.as_mut()) {
+                        if seq > end && send_marker(j, conn, s.link, &s.address) {
+                            sent += 1;
+                        }
+                    }
+                    conn.engine.send(s.link, body, true)
+                }
+                Transmit::Gap { dropped } => {
+                    self.scratch.clear();
+                    super::body::gap_message(&s.address, dropped, self.scratch);
+                    conn.engine.send(s.link, self.scratch, true)
+                }
+                Transmit::Detach(reason) => {
+                    let err = ErrorCondition::new(
+                        tickwire_fanout::DetachReason::CONDITION,
+                        reason.to_string(),
+                    );
+                    let _ = conn.engine.detach(s.link, Some(err));
+                    break;
+                }
+            };
+            match r {
+                Ok(_) => sent += 1,
+                Err(SendError::NoCredit | SendError::SessionWindow) => break,
+                Err(_) => break,
+            }
+        }
+        if s.joiner.as_ref().is_some_and(|j| j.is_finished()) {
+            s.joiner = None;
+        }
+        sent
+    }
+
+    /// One step of the last-value sources that go before the link's queue: a pending
+    /// snapshot value (running the next chunk when none is pending and `visits` allow),
+    /// else the next keyed-queue message.
+    fn pump_lvq(
+        &mut self,
+        s: &mut Sub,
+        conn: &mut Conn,
+        format: tickwire_fanout::BodyFormat,
+        visits: &mut u32,
+    ) -> Step {
+        if let Some(j) = s.joiner.as_mut() {
+            if !j.has_value() && *visits > 0 {
+                let (router, route) = (self.router, s.route);
+                let room = conn.engine.sendable(s.link) as usize;
+                let matches = |id: u32| route.is_some_and(|r| router.subscribers(id).contains(&r));
+                let v = j.refill(self.cache, matches, (*visits).min(CHUNK_VISITS), room);
+                *visits = visits.saturating_sub(v);
+            }
+            if let Some(m) = j.poll_value(self.enc, format) {
+                if conn.engine.send(s.link, m, true).is_err() {
+                    return Step::Blocked;
+                }
+                j.advance();
+                return Step::Sent;
+            }
+        }
+        if let Some((i, cursor)) = s.keyed.as_mut() {
+            let mut next = *cursor;
+            if let Some(m) = self.keyed.get(*i).poll_next(&mut next) {
+                if conn.engine.send(s.link, m.body, true).is_err() {
+                    return Step::Blocked;
+                }
+                *cursor = next;
+                return Step::Sent;
+            }
+        }
+        Step::Nothing
+    }
+}
+
+/// Sends a joiner's due snapshot-end marker on `link`; true if it went out.
+fn send_marker(j: &mut Joiner, conn: &mut Conn, link: LinkId, address: &str) -> bool {
+    let Some(m) = j.poll_marker(address) else {
+        return false;
+    };
+    let ok = conn.engine.send(link, m, true).is_ok();
+    if ok {
+        j.advance();
+    }
+    ok
+}
+
+/// What [`Pumping::pump_lvq`] did.
+enum Step {
+    /// Sent one message.
+    Sent,
+    /// Could not send (no window or room): stop this link for this cycle.
+    Blocked,
+    /// Nothing to send from the last-value sources.
+    Nothing,
 }
 
 impl Agent for FanoutAgent {

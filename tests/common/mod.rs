@@ -227,3 +227,14 @@ pub fn base64(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The tick record of a `binary`-format message event, if it carries one.
+pub fn tick_of(m: &Value) -> Option<tickwire_record::Tick> {
+    let b64 = m["body"]["binary"].as_str()?;
+    tickwire_record::Tick::read_from(&base64(b64))
+}
+
+/// Whether a message event carries message-annotation `key`.
+pub fn has_annotation(m: &Value, key: &str) -> bool {
+    !m["annotations"][key].is_null()
+}
