@@ -30,10 +30,8 @@ fn on_test_thread() -> bool {
 // SAFETY: forwards every call to `System` unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            if on_test_thread() {
-                ALLOCS.fetch_add(1, Ordering::Relaxed);
-            }
+        if COUNTING.load(Ordering::Relaxed) && on_test_thread() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(l) }
@@ -43,10 +41,8 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            if on_test_thread() {
-                ALLOCS.fetch_add(1, Ordering::Relaxed);
-            }
+        if COUNTING.load(Ordering::Relaxed) && on_test_thread() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(p, l, n) }
