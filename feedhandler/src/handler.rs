@@ -118,12 +118,18 @@ impl FeedHandler {
             Err(e) => return lc.malformed.bump(e),
         };
         let meta = block_meta(&h, bytes);
-        self.arbiters[li].handle_packet(side, meta, bytes, ts_recv_ns);
+        let stamp = h.timestamp_ns();
+        self.arbiters[li].handle_stamped_packet(side, meta, stamp, bytes, ts_recv_ns);
         self.drain(li, ts_recv_ns, sink);
     }
 
     /// A datagram from the retransmission service, received at `now_ns`.
-    pub fn handle_retrans_reply(&mut self, bytes: &[u8], now_ns: u64, sink: &mut impl FnMut(Tick)) {
+    pub fn handle_retrans_reply(
+        &mut self,
+        bytes: &[u8],
+        now_ns: u64,
+        sink: &mut impl FnMut(Tick),
+    ) {
         let Ok(reply) = retrans::decode_reply(bytes) else {
             return;
         };

@@ -103,8 +103,13 @@ fn reset_flushes_the_old_epoch_then_restarts() {
             Out::B(1, Source::A)
         ]
     );
-    // B's later old-epoch blocks, then its copy of the reset: ignored.
+    // B's later old-epoch block 6 (A lost it) comes after the flush: too late to release,
+    // so it is reported lost, never dropped silently.
     assert_eq!(a.handle_packet(Side::B, meta(6), b"x", 13), Verdict::Stale);
+    assert_eq!(drain(&mut a), [Out::Gap(6, 1)]);
+    // B's already-released 5 is just stale; then its copy of the reset: a duplicate.
+    assert_eq!(a.handle_packet(Side::B, meta(5), b"x", 13), Verdict::Stale);
+    assert_eq!(drain(&mut a), []);
     assert_eq!(
         a.handle_packet(Side::B, reset(1), b"k", 14),
         Verdict::Duplicate
@@ -223,4 +228,106 @@ fn a_full_window_evicts_the_farthest_block_and_drops_farther_ones() {
     assert_eq!(drain(&mut a).len(), 4, "2, 3, 4, 5");
     assert_eq!(a.expected(), 6);
     assert_eq!(a.counters().a_wins + a.counters().b_wins, 5);
+}
+
+/// Feeds blocks `from..to` of one epoch on both lines (A first) at times from `t`.
+fn feed_epoch(a: &mut Arbiter, from: u32, to: u32, t: &mut u64, out: &mut Vec<Out>) {
+    for s in from..to {
+        for side in [Side::A, Side::B] {
+            *t += 1;
+            a.handle_stamped_packet(side, meta(s), 0, b"x", *t);
+            out.extend(drain(a));
+        }
+    }
+}
+
+/// Sends one reset block (stamped `stamp`) on `sides` in order.
+fn send_reset(a: &mut Arbiter, sides: &[Side], stamp: u64, t: &mut u64, out: &mut Vec<Out>) {
+    for &side in sides {
+        *t += 1;
+        a.handle_stamped_packet(side, reset(1), stamp, b"k", *t);
+        out.extend(drain(a));
+    }
+}
+
+#[test]
+fn two_resets_within_the_grace_time_are_two_epochs() {
+    // The second reset comes well within `reset_grace_ns` (100 ms) of the first, with the
+    // same start (1): its later block timestamp says it is a new reset, not a copy.
+    let mut a = arb(8);
+    let (mut t, mut out) = (0, Vec::new());
+    feed_epoch(&mut a, 1, 20, &mut t, &mut out);
+    send_reset(&mut a, &[Side::A, Side::B], 1_000, &mut t, &mut out);
+    feed_epoch(&mut a, 2, 30, &mut t, &mut out);
+    send_reset(&mut a, &[Side::B, Side::A], 2_000, &mut t, &mut out);
+    feed_epoch(&mut a, 2, 12, &mut t, &mut out);
+    assert!(t < 1_000_000, "all within the grace time");
+    let mut want: Vec<Out> = (1..20).map(|s| Out::B(s, Source::A)).collect();
+    want.push(Out::Reset(1));
+    want.extend((1..30).map(|s| Out::B(s, Source::A)));
+    want.push(Out::Reset(1));
+    want.push(Out::B(1, Source::B));
+    want.extend((2..12).map(|s| Out::B(s, Source::A)));
+    assert_eq!(out, want);
+    let c = a.counters();
+    assert_eq!(c.resets, 2);
+    assert_eq!((c.seqs_lost, c.stale), (0, 0));
+    // A duplicated (same stamp) copy of the current reset is still a copy.
+    send_reset(&mut a, &[Side::A], 2_000, &mut t, &mut out);
+    assert_eq!(a.counters().resets, 2);
+    assert_eq!(out.len(), want.len());
+}
+
+#[test]
+fn unstamped_resets_a_line_repeats_are_new_epochs() {
+    // Without block timestamps: a line that already delivered the reset in effect and has
+    // run more than a window into the new epoch is sending a new reset.
+    let mut a = arb(8);
+    let (mut t, mut out) = (0, Vec::new());
+    feed_epoch(&mut a, 1, 20, &mut t, &mut out);
+    send_reset(&mut a, &[Side::A, Side::B], 0, &mut t, &mut out);
+    feed_epoch(&mut a, 2, 30, &mut t, &mut out);
+    send_reset(&mut a, &[Side::A, Side::B], 0, &mut t, &mut out);
+    feed_epoch(&mut a, 2, 5, &mut t, &mut out);
+    assert_eq!(a.counters().resets, 2);
+    assert_eq!(a.counters().seqs_lost, 0);
+    let tail: Vec<Out> = (2..5).map(|s| Out::B(s, Source::A)).collect();
+    assert_eq!(out[out.len() - 3..], tail[..]);
+}
+
+#[test]
+fn a_reset_from_a_line_that_lost_the_previous_one_is_new() {
+    // B lost its copy of reset 1; its copy of reset 2 comes first, while B is still due
+    // its copy of reset 1. It is applied, and A's copy of reset 2 is then a duplicate.
+    let mut a = arb(8);
+    let (mut t, mut out) = (0, Vec::new());
+    feed_epoch(&mut a, 1, 10, &mut t, &mut out);
+    send_reset(&mut a, &[Side::A], 1_000, &mut t, &mut out);
+    t += 1;
+    a.handle_stamped_packet(Side::A, meta(2), 0, b"x", t);
+    send_reset(&mut a, &[Side::B], 2_000, &mut t, &mut out);
+    t += 1;
+    a.handle_stamped_packet(Side::B, meta(2), 0, b"x", t);
+    out.extend(drain(&mut a));
+    t += 1;
+    let v = a.handle_stamped_packet(Side::A, reset(1), 2_000, b"k", t);
+    assert_eq!(v, Verdict::Duplicate);
+    // A late copy of the superseded reset 1 is stale, not a third reset.
+    let v = a.handle_stamped_packet(Side::B, reset(1), 1_000, b"k", t + 1);
+    assert_eq!(v, Verdict::Stale);
+    feed_epoch(&mut a, 3, 6, &mut t, &mut out);
+    assert_eq!(a.counters().resets, 2);
+    let n = out.len();
+    let want = [
+        Out::Reset(1),
+        Out::B(1, Source::A),
+        Out::B(2, Source::A),
+        Out::Reset(1),
+        Out::B(1, Source::B),
+        Out::B(2, Source::B),
+        Out::B(3, Source::A),
+        Out::B(4, Source::A),
+        Out::B(5, Source::A),
+    ];
+    assert_eq!(out[n - want.len()..], want[..]);
 }

@@ -26,7 +26,11 @@ struct Run {
 /// Instrument ids are dense in the order each directory first saw a series, which differs
 /// between the reference (simulator order) and the handler (arrival order, after
 /// recovery): rewrite the handler's ids to the reference's, by symbol.
-fn to_reference_ids(got: &mut BTreeMap<u8, Vec<Tick>>, handler: &Directory, reference: &Directory) {
+fn to_reference_ids(
+    got: &mut BTreeMap<u8, Vec<Tick>>,
+    handler: &Directory,
+    reference: &Directory,
+) {
     for t in got.values_mut().flatten() {
         let id = t.instrument.get();
         if id == Tick::NO_INSTRUMENT {
@@ -291,6 +295,36 @@ fn sequence_reset_mid_stream() {
         .filter(|t| t.flags & flags::SEQ_RESET != 0)
         .count();
     assert!(resets >= 4);
+}
+
+#[test]
+fn frequent_resets_lose_nothing() {
+    // A reset every 60 blocks of a line: far inside `reset_grace_ns` of the one before, with
+    // the same start (1). Each must be taken as a new epoch, not as a copy of the last.
+    let cfg = SimConfig {
+        reset_at_seq: Some(60),
+        a: lossy(30_000),
+        b: lossy(30_000),
+        ..base(17)
+    };
+    eprintln!("seed {}", cfg.seed);
+    let r = run(&cfg, BLOCKS, ServerConfig::new(4));
+    assert_same(&r, "frequent resets", cfg.seed);
+    let t = r.handler.counters().total();
+    let want: u64 = (1..=cfg.lines)
+        .map(|l| {
+            let mut seqs = r.blocks.iter().filter(|b| b.0 == l).map(|b| b.1);
+            let mut prev = seqs.next().unwrap_or(0);
+            seqs.filter(|&s| {
+                let back = s < prev;
+                prev = s;
+                back
+            })
+            .count() as u64
+        })
+        .sum();
+    assert!(want >= 4 * 10, "each line resets often: {want}");
+    assert_eq!(t.seq_resets, want, "every reset applied once: {t:?}");
 }
 
 #[test]

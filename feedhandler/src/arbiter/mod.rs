@@ -15,7 +15,10 @@
 //! Sequence numbers are compared as plain `u32` (the feed resets them daily with an
 //! `H`/`K` control message, far below 2^32 per line per day).
 
+mod reset;
 mod types;
+
+use types::ResetMark;
 
 pub use crate::wire::Side;
 pub use types::{
@@ -34,6 +37,8 @@ struct Slot {
     used: bool,
     /// Slot holds a block of the epoch before the pending reset.
     old_epoch: bool,
+    /// Slot holds a block of an epoch between the pending reset and a queued one.
+    queued: bool,
     seq: u32,
     count: u16,
     /// Sequence numbers the block takes (1, or its message count).
@@ -49,6 +54,7 @@ impl Slot {
     const EMPTY: Slot = Slot {
         used: false,
         old_epoch: false,
+        queued: false,
         seq: 0,
         count: 0,
         span: 0,
@@ -98,11 +104,26 @@ pub struct Arbiter {
     requests: Vec<Request>,
     /// Reset seen: old-epoch slots are flushed, then `Release::Reset`, then this epoch.
     pending_reset: Option<u32>,
+    /// A reset applied while `pending_reset` still flushed: its start.
+    queued_reset: Option<u32>,
+    /// Flush without waiting for the other line (a reset is queued behind).
+    flush_now: bool,
     /// Per side: a reset was applied from the other side; this side's own copy is due until
     /// the deadline.
     reset_due: [Option<u64>; 2],
-    /// The last reset applied: its start seq and when.
-    last_reset: Option<(u32, u64)>,
+    /// The last reset applied (or seen before the first block).
+    last_reset: Option<ResetMark>,
+    /// After a flush, the first old-epoch sequence number neither released nor reported
+    /// lost: a late old-epoch block from the side that has not reset yet is reported lost.
+    old_end: Option<u32>,
+    /// Old-epoch loss found after the flush, to release as a gap: `(first, lost, msgs)`.
+    late_gap: Option<(u32, u32, Option<u32>)>,
+    /// The stamp of the reset before the one in effect (0: none or unknown).
+    prev_stamp: u64,
+    /// Per side: the latest-stamped block seen, `(stamp, seq)`.
+    side_top: [(u64, u32); 2],
+    /// Per side: it went back in sequence while forward in time, a reset not seen yet.
+    unseen_reset: [bool; 2],
     /// Until this time after a reset, blocks more than a window beyond the highest new
     /// block seen are taken for old-epoch stragglers: `(until_ns, highest end)`.
     reset_guard: Option<(u64, u32)>,
@@ -133,8 +154,15 @@ impl Arbiter {
             requested_to: 0,
             requests: Vec::with_capacity(cfg.max_requests),
             pending_reset: None,
+            queued_reset: None,
+            flush_now: false,
             reset_due: [None; 2],
             last_reset: None,
+            old_end: None,
+            late_gap: None,
+            side_top: [(0, 0); 2],
+            prev_stamp: 0,
+            unseen_reset: [false; 2],
             reset_guard: None,
             counters: ArbiterCounters::default(),
             cfg,
@@ -161,7 +189,9 @@ impl Arbiter {
         self.used
     }
 
-    /// A packet from line `side`, received at `now_ns`.
+    /// A packet from line `side`, received at `now_ns`, its block timestamp unknown: reset
+    /// copies are told from new resets by side and time only (see
+    /// [`Arbiter::handle_stamped_packet`]).
     pub fn handle_packet(
         &mut self,
         side: Side,
@@ -169,28 +199,56 @@ impl Arbiter {
         bytes: &[u8],
         now_ns: u64,
     ) -> Verdict {
+        self.handle_stamped_packet(side, meta, 0, bytes, now_ns)
+    }
+
+    /// A packet from line `side`, received at `now_ns`, with its block header timestamp
+    /// `stamp_ns` (0: unknown). The A and B copies of one reset block carry the same
+    /// sequence number and stamp; a later reset carries a later stamp, so two resets are
+    /// never taken for copies of each other however close together they come.
+    pub fn handle_stamped_packet(
+        &mut self,
+        side: Side,
+        meta: BlockMeta,
+        stamp_ns: u64,
+        bytes: &[u8],
+        now_ns: u64,
+    ) -> Verdict {
         let s = side_index(side);
-        if let Some(deadline) = self.reset_due[s] {
-            if meta.reset {
-                // This side's own copy of the reset already applied from the other side.
-                self.reset_due[s] = None;
-                return self.dup();
+        if meta.reset {
+            return self.handle_reset(side, meta, stamp_ns, bytes, now_ns);
+        }
+        if self.passed_unseen_reset(s, meta, stamp_ns) {
+            self.counters.stale += 1;
+            return Verdict::Stale;
+        }
+        if let Some(old) = self.old_by_stamp(stamp_ns) {
+            if old {
+                return self.accept_old_epoch(meta, stamp_ns, bytes, side, now_ns);
             }
+            // A new-epoch block: this side has reset (its copy of the reset may be lost).
+            self.reset_due[s] = None;
+            return self.accept_live(side, meta, bytes, now_ns);
+        }
+        if let Some(deadline) = self.reset_due[s] {
             if now_ns < deadline {
-                return self.accept_old_epoch(meta, bytes, side, now_ns);
+                return self.accept_old_epoch(meta, stamp_ns, bytes, side, now_ns);
             }
             self.reset_due[s] = None;
-        }
-        if meta.reset && !self.started {
-            self.last_reset = Some((meta.seq, now_ns));
-        } else if meta.reset && !self.is_copy_of_current(meta, now_ns) {
-            self.apply_reset(side, meta.seq, now_ns);
         }
         if self.is_straggler(meta, now_ns) {
             self.counters.stale += 1;
             return Verdict::Stale;
         }
-        let source = if s == 0 { Source::A } else { Source::B };
+        self.accept_live(side, meta, bytes, now_ns)
+    }
+
+    fn accept_live(&mut self, side: Side, meta: BlockMeta, bytes: &[u8], now_ns: u64) -> Verdict {
+        let source = if side_index(side) == 0 {
+            Source::A
+        } else {
+            Source::B
+        };
         let v = self.accept(meta, bytes, source, now_ns);
         if let (Verdict::Accepted, Some((_, top))) = (v, &mut self.reset_guard) {
             *top = (*top).max(meta.seq.saturating_add(1));
@@ -277,6 +335,13 @@ impl Arbiter {
         if let Some(new_seq) = self.pending_reset {
             return self.poll_flush(new_seq);
         }
+        if let Some((first_seq, lost, messages)) = self.late_gap.take() {
+            return Some(Release::Gap {
+                first_seq,
+                lost,
+                messages,
+            });
+        }
         self.retire_requests();
         if let Some(i) = self.find_slot(|s| !s.old_epoch && s.seq == self.expected) {
             return Some(self.release_slot(i));
@@ -324,12 +389,12 @@ impl Arbiter {
         Verdict::Duplicate
     }
 
-    /// Whether a reset block is a copy of the reset already in effect: same start, seen
-    /// within `reset_grace_ns` of applying it.
-    fn is_copy_of_current(&self, meta: BlockMeta, now_ns: u64) -> bool {
-        self.last_reset.is_some_and(|(seq, at)| {
-            seq == meta.seq && now_ns.saturating_sub(at) < self.cfg.reset_grace_ns
-        })
+    /// How far ahead, in sequence units, a window of blocks reaches.
+    fn reach(&self) -> u32 {
+        match self.cfg.unit {
+            SeqUnit::Blocks => self.cfg.window as u32,
+            SeqUnit::Messages => self.cfg.window as u32 * 255,
+        }
     }
 
     /// Whether a packet shortly after a reset is an old-epoch straggler (the wire carries no
@@ -342,86 +407,7 @@ impl Arbiter {
             self.reset_guard = None;
             return false;
         }
-        let reach = match self.cfg.unit {
-            SeqUnit::Blocks => self.cfg.window as u32,
-            SeqUnit::Messages => self.cfg.window as u32 * 255,
-        };
-        !meta.reset && meta.seq > top.saturating_add(reach)
-    }
-
-    fn apply_reset(&mut self, side: Side, seq: u32, now_ns: u64) {
-        if self.pending_reset.is_some() {
-            // The caller did not drain between two resets: drop the older epoch's blocks.
-            debug_assert!(false, "drain poll_release between resets");
-            for i in 0..self.slots.len() {
-                if self.slots[i].used && self.slots[i].old_epoch {
-                    self.free(i);
-                }
-            }
-        }
-        for s in self.slots.iter_mut().filter(|s| s.used) {
-            s.old_epoch = true;
-        }
-        self.counters.resets += 1;
-        self.last_reset = Some((seq, now_ns));
-        let until = now_ns.saturating_add(self.cfg.reset_grace_ns);
-        self.reset_guard = Some((until, seq.saturating_add(1)));
-        self.pending_reset = Some(seq);
-        self.requests.clear();
-        self.requested_to = seq;
-        let other = 1 - side_index(side);
-        self.reset_due[other] = Some(now_ns.saturating_add(self.cfg.reset_grace_ns));
-    }
-
-    /// A packet from the side that has not sent its reset yet: it may fill a hole of the
-    /// old epoch while the flush waits; anything else from it is stale.
-    fn accept_old_epoch(&mut self, meta: BlockMeta, bytes: &[u8], side: Side, now: u64) -> Verdict {
-        let fills = self.pending_reset.is_some()
-            && meta.seq >= self.expected
-            && meta.msg_count > 0
-            && bytes.len() <= self.cfg.slot_bytes
-            && self
-                .find_slot(|s| s.old_epoch && s.seq == meta.seq)
-                .is_none();
-        let free = self.slots.iter().position(|s| !s.used);
-        let (true, Some(i)) = (fills, free) else {
-            self.counters.stale += 1;
-            return Verdict::Stale;
-        };
-        let source = if side_index(side) == 0 {
-            Source::A
-        } else {
-            Source::B
-        };
-        self.store(i, meta, bytes, source, now);
-        self.slots[i].old_epoch = true;
-        Verdict::Accepted
-    }
-
-    fn poll_flush(&mut self, new_seq: u32) -> Option<Release<'_>> {
-        if let Some(i) = self.min_held_from(0, true) {
-            let seq = self.slots[i].seq;
-            if seq > self.expected {
-                if self.reset_due.iter().any(Option::is_some) {
-                    // The side that has not reset yet may still fill this hole.
-                    return None;
-                }
-                let (first_seq, lost) = (self.expected, seq - self.expected);
-                let messages = (self.cfg.unit == SeqUnit::Messages).then_some(lost);
-                self.count_loss(lost, messages);
-                self.counters.gaps_seen += 1;
-                self.expected = seq;
-                return Some(Release::Gap {
-                    first_seq,
-                    lost,
-                    messages,
-                });
-            }
-            return Some(self.release_slot(i));
-        }
-        self.pending_reset = None;
-        self.expected = new_seq;
-        Some(Release::Reset { seq: new_seq })
+        !meta.reset && meta.seq > top.saturating_add(self.reach())
     }
 
     fn accept(&mut self, meta: BlockMeta, bytes: &[u8], source: Source, now_ns: u64) -> Verdict {
@@ -467,6 +453,7 @@ impl Arbiter {
         self.slots[i] = Slot {
             used: true,
             old_epoch: false,
+            queued: false,
             seq: meta.seq,
             count: meta.msg_count,
             span: self.span(meta),
@@ -538,7 +525,7 @@ impl Arbiter {
     fn min_held_from(&self, from: u32, old_epoch: bool) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, s) in self.slots.iter().enumerate() {
-            if !s.used || s.old_epoch != old_epoch || s.seq < from {
+            if !s.used || s.queued || s.old_epoch != old_epoch || s.seq < from {
                 continue;
             }
             if best.is_none_or(|b| s.seq < self.slots[b].seq) {

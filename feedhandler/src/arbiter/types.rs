@@ -173,3 +173,29 @@ pub struct ArbiterCounters {
     /// Sequence resets applied.
     pub resets: u64,
 }
+
+/// The reset in effect: what identifies its copies.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ResetMark {
+    /// The new epoch's first sequence number (the reset block's own).
+    pub(super) seq: u32,
+    /// The reset block's header timestamp (0: unknown).
+    pub(super) stamp: u64,
+    /// When it was applied (caller's clock).
+    pub(super) at: u64,
+    /// Per side: that line has delivered its copy.
+    pub(super) seen: [bool; 2],
+}
+
+impl ResetMark {
+    pub(super) fn new(s: usize, seq: u32, stamp: u64, at: u64) -> Self {
+        let mut seen = [false; 2];
+        seen[s] = true;
+        Self {
+            seq,
+            stamp,
+            at,
+            seen,
+        }
+    }
+}
