@@ -117,7 +117,8 @@ fn a_multi_megabyte_message_goes_through_whole() {
         LIMIT,
     );
     assert!(
-        event(&lines, "settled").is_some_and(|s| s["state"].as_str().unwrap().contains("ACCEPTED")),
+        event(&lines, "settled")
+            .is_some_and(|s| s["state"].as_str().unwrap().contains("ACCEPTED")),
         "{lines:?}"
     );
     let got = sub.finish(LIMIT);

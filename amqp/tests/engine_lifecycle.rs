@@ -4,8 +4,8 @@ mod engine_common;
 
 use engine_common::Pair;
 use tickwire_amqp::engine::{
-    condition, ClientAuth, Config, DeliveryState, ErrorCondition, Event, LinkSpec, Role, SendError,
-    SharedBody, Side,
+    condition, ClientAuth, Config, DeliveryState, ErrorCondition, Event, LinkSpec, Role,
+    SendError, SharedBody, Side,
 };
 
 fn deliveries(events: &[Event]) -> Vec<(u32, Vec<u8>, bool)> {

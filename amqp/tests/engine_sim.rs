@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role, SendError, SharedBody};
+use tickwire_amqp::engine::{
+    Config, Engine, Event, LinkId, LinkSpec, Role, SendError, SharedBody,
+};
 
 struct Rng(u64);
 

@@ -64,11 +64,12 @@ impl LastValueCache {
         if capacity == 0 || capacity > Self::MAX_CAPACITY {
             return Err(Error::BadCapacity { capacity });
         }
-        let values = <[LastValue]>::new_box_zeroed_with_elems(capacity as usize).map_err(|_| {
-            Error::OutOfMemory {
-                bytes: capacity as u64 * 64,
-            }
-        })?;
+        let values =
+            <[LastValue]>::new_box_zeroed_with_elems(capacity as usize).map_err(|_| {
+                Error::OutOfMemory {
+                    bytes: capacity as u64 * 64,
+                }
+            })?;
         Ok(Self {
             values,
             last_seq: 0,

@@ -68,7 +68,8 @@ impl<'a> Reader<'a> {
     where
         T: FromBytes + KnownLayout + Immutable + Unaligned,
     {
-        let (v, _) = T::ref_from_prefix(&self.buf[self.pos..]).map_err(|_| WireError::Truncated)?;
+        let (v, _) =
+            T::ref_from_prefix(&self.buf[self.pos..]).map_err(|_| WireError::Truncated)?;
         self.pos += core::mem::size_of::<T>();
         Ok(v)
     }

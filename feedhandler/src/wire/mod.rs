@@ -42,8 +42,8 @@ pub use encode::{encoded_len, BlockWriter};
 pub use error::{EncodeError, WireError};
 pub use header::{checksum, reseal, BlockHeader, CHECKSUM_OFFSET};
 pub use message::{
-    bbo_appendages, bbo_indicator, category, Admin, Best, Control, ControlEvent, LastSale, Message,
-    OpenInterest, Quote, SeriesMapping, Summary, UnderlyingValue,
+    bbo_appendages, bbo_indicator, category, Admin, Best, Control, ControlEvent, LastSale,
+    Message, OpenInterest, Quote, SeriesMapping, Summary, UnderlyingValue,
 };
 
 /// The block format version we write and accept.
