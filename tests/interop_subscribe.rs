@@ -177,3 +177,48 @@ fn proton_cpp_subscribes_exact_and_wildcard() {
         .iter()
         .all(|l| l.split_whitespace().nth(1) == Some(exact.as_str())));
 }
+
+#[test]
+fn proton_cpp_publishes_and_is_refused_with_conditions() {
+    let app = appliance(&private_config(2_000));
+    let u = format!("amqp://{}", url(&app));
+    let sub = Background::start(proton_py(&[
+        "sub",
+        &url(&app),
+        "pub/cpp/#",
+        "--count",
+        "2",
+        "--timeout",
+        "15",
+    ]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = proton_cpp(&["pub", &u, "pub/cpp/orders", "2", "10"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| *l == "settled accepted").count(),
+        2,
+        "{text}"
+    );
+    let got = sub.finish(LIMIT);
+    let msgs = messages(&got);
+    assert_eq!(msgs.len(), 2, "{got:?}");
+    assert!(
+        msgs.iter().all(|m| m["body"] == "hello from c++"),
+        "{got:?}"
+    );
+    for (addr, condition) in [
+        ("nyse/IBM/#", "amqp:not-found"),
+        ("opra/#/x", "amqp:invalid-field"),
+    ] {
+        let out = proton_cpp(&["sub", &u, addr, "1", "6"])
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.lines().any(|l| l == format!("detached {condition}")),
+            "{addr}: {text}"
+        );
+    }
+}

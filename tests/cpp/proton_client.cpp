@@ -108,6 +108,9 @@ class client : public proton::messaging_handler {
         if (settled >= count) finish("count");
     }
 
+    // A remote detach carrying an error comes here (not to on_*_close).
+    void on_receiver_error(proton::receiver& r) override { detached(r.error()); }
+    void on_sender_error(proton::sender& s) override { detached(s.error()); }
     void on_receiver_close(proton::receiver& r) override { detached(r.error()); }
     void on_sender_close(proton::sender& s) override { detached(s.error()); }
 
