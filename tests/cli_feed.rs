@@ -145,14 +145,8 @@ fn by_line(ticks: &[Tick], handler: &Directory, reference: &Directory) -> BTreeM
     let mut out: BTreeMap<u8, Vec<Tick>> = BTreeMap::new();
     for t in ticks {
         let mut t = clean(*t);
-        let id = t.instrument.get();
-        if id != Tick::NO_INSTRUMENT {
-            let i = handler.get(id).expect("handler names its instruments");
-            let r = reference
-                .lookup(i.underlying(), i.osi)
-                .expect("reference knows it");
-            t.instrument = r.into();
-        }
+        let id = handler.id_in(t.instrument.get(), reference);
+        t.instrument = id.expect("both directories know the instrument").into();
         out.entry(t.line).or_default().push(t);
     }
     out

@@ -121,12 +121,9 @@ fn faulty_capture_round_trips_into_the_same_ticks() {
     }
     fs::remove_file(&path).unwrap();
     // Instrument ids follow each directory's first sight of a series; compare by symbol.
+    let (mine, theirs) = (h.normalizer().directory(), reference.directory());
     for t in got.values_mut().flatten() {
-        if t.instrument.get() != Tick::NO_INSTRUMENT {
-            let i = h.normalizer().directory().get(t.instrument.get()).unwrap();
-            let id = reference.directory().lookup(i.underlying(), i.osi).unwrap();
-            t.instrument = id.into();
-        }
+        t.instrument = mine.id_in(t.instrument.get(), theirs).unwrap().into();
     }
     assert!(packets > 3_500, "{packets} packets in the capture");
     assert_eq!(r.skipped(), 0);

@@ -32,15 +32,8 @@ fn to_reference_ids(
     reference: &Directory,
 ) {
     for t in got.values_mut().flatten() {
-        let id = t.instrument.get();
-        if id == Tick::NO_INSTRUMENT {
-            continue;
-        }
-        let i = handler.get(id).expect("handler names its instruments");
-        let r = reference
-            .lookup(i.underlying(), i.osi)
-            .expect("reference knows it");
-        t.instrument = r.into();
+        let id = handler.id_in(t.instrument.get(), reference);
+        t.instrument = id.expect("both directories know the instrument").into();
     }
 }
 

@@ -164,6 +164,19 @@ impl Directory {
         map.get(&(Box::from(underlying), osi)).copied()
     }
 
+    /// The id `other` gives the instrument this directory calls `id`, if both know it.
+    /// Ids follow each directory's order of first sight, so two directories fed the same
+    /// instruments in a different order (a reference and a receiver) differ; this maps
+    /// one onto the other by name. [`Tick::NO_INSTRUMENT`](crate::Tick::NO_INSTRUMENT)
+    /// maps to itself. Control plane and tests only: it locks `other`'s name index.
+    pub fn id_in(&self, id: u32, other: &Directory) -> Option<u32> {
+        if id == crate::Tick::NO_INSTRUMENT {
+            return Some(id);
+        }
+        let i = self.get(id)?;
+        other.lookup(i.underlying(), i.osi)
+    }
+
     /// Every instrument in id order (a snapshot of the current length).
     pub fn iter(&self) -> impl Iterator<Item = &Instrument> + '_ {
         (0..self.len()).filter_map(move |i| self.get(i))
@@ -190,6 +203,14 @@ mod tests {
         assert_eq!(d.lookup("SPY", Some(osi)), Some(a));
         assert_eq!(d.intern("QQQ", None), Err(DirectoryFull { capacity: 2 }));
         assert_eq!(d.iter().count(), 2);
+        let other = Directory::with_capacity(4);
+        other.intern("SPY", None).unwrap();
+        assert_eq!(d.id_in(a, &other), None, "other has not seen the option");
+        assert_eq!(d.id_in(b, &other), Some(0));
+        assert_eq!(
+            d.id_in(crate::Tick::NO_INSTRUMENT, &other),
+            Some(crate::Tick::NO_INSTRUMENT)
+        );
     }
 
     #[test]
