@@ -37,5 +37,5 @@ pub use error::{Error, SizingError};
 pub use handoff::{handoff, HandoffConsumer, HandoffProducer};
 pub use link::{DetachReason, Link, LinkConfig, LinkStats, SlowPolicy, Transmit};
 pub use pattern::{Level, Pattern, PatternError};
-pub use ring::{sequencer_ring, ReadBatch, Ring, RingReader, RingWriter};
+pub use ring::{sequencer_ring, sequencer_ring_from, ReadBatch, Ring, RingReader, RingWriter};
 pub use route::{Router, SubId};

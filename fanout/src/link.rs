@@ -226,6 +226,15 @@ impl Link {
         &self.cfg
     }
 
+    /// Whether nothing waits to be sent: no queued body, gap marker, conflated value or
+    /// detach.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.pending_gap == 0
+            && self.detach.is_none()
+            && self.dirty.as_ref().is_none_or(|d| d.is_empty())
+    }
+
     /// Whether the link overflowed under `Disconnect` and must be detached.
     pub fn must_detach(&self) -> Option<DetachReason> {
         self.detach

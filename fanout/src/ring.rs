@@ -27,6 +27,8 @@ struct Shared {
     tail: Padded<AtomicU64>,
     slots: Box<[Slot]>,
     mask: u64,
+    /// The first seq this ring numbers (nothing older was ever in it).
+    base: u64,
 }
 
 /// Checks a ring capacity: a power of two, at least 2.
@@ -40,17 +42,34 @@ pub(crate) fn check_capacity(capacity: usize) -> Result<(), SizingError> {
 /// Creates a sequencer ring of `capacity` records (a power of two). Returns its only
 /// writer and a [`Ring`] handle to make readers from.
 pub fn sequencer_ring(capacity: usize) -> Result<(RingWriter, Ring), SizingError> {
+    sequencer_ring_from(capacity, 1)
+}
+
+/// Like [`sequencer_ring`], numbering from `first` (at least 1): the appliance continues
+/// the journal's numbering after a restart. Readers never see seqs below `first`.
+pub fn sequencer_ring_from(
+    capacity: usize,
+    first: u64,
+) -> Result<(RingWriter, Ring), SizingError> {
     check_capacity(capacity)?;
+    let before = first.max(1) - 1;
     let shared = Arc::new(Shared {
-        intent: Padded(AtomicU64::new(0)),
-        tail: Padded(AtomicU64::new(0)),
+        intent: Padded(AtomicU64::new(before)),
+        tail: Padded(AtomicU64::new(before)),
         slots: slots(capacity),
         mask: capacity as u64 - 1,
+        base: before + 1,
     });
     let ring = Ring {
         shared: shared.clone(),
     };
-    Ok((RingWriter { shared, tail: 0 }, ring))
+    Ok((
+        RingWriter {
+            shared,
+            tail: before,
+        },
+        ring,
+    ))
 }
 
 /// A handle on a ring, cheap to clone, sendable to any thread: makes readers and reads
@@ -82,12 +101,12 @@ impl Ring {
         self.reader_from(self.tail() + 1)
     }
 
-    /// A reader whose next record is `seq` (1 = the first ever). If `seq` is already
-    /// overwritten, its first read reports the loss.
+    /// A reader whose next record is `seq` (clamped to the ring's first seq). If `seq` is
+    /// already overwritten, its first read reports the loss.
     pub fn reader_from(&self, seq: u64) -> RingReader {
         RingReader {
             shared: self.shared.clone(),
-            cursor: seq.max(1),
+            cursor: seq.max(self.shared.base),
         }
     }
 }

@@ -123,3 +123,22 @@ fn stress_two_readers_see_continuity_or_exact_loss() {
         eprintln!("reader: {got} read, {lost} lost (lapped)");
     }
 }
+
+#[test]
+fn numbering_continues_from_a_given_seq() {
+    let (mut w, ring) = sequencer_ring_from(8, 1_000).unwrap();
+    assert_eq!(ring.tail(), 999);
+    let mut early = ring.reader_from(1);
+    assert_eq!(
+        early.cursor(),
+        1_000,
+        "nothing below the first seq is readable"
+    );
+    let mut batch: Vec<Tick> = (0..12).map(|_| Tick::default()).collect();
+    assert_eq!(w.publish(&mut batch), 1_000);
+    let mut out = vec![Tick::default(); 16];
+    let rb = early.read(&mut out);
+    assert_eq!((rb.n, rb.lost), (8, 4), "lapped by 4 of the 12");
+    let seqs: Vec<u64> = out[..rb.n].iter().map(|t| t.seq.get()).collect();
+    assert_eq!(seqs, (1_004..1_012).collect::<Vec<_>>());
+}
