@@ -22,6 +22,7 @@ mod io;
 pub mod reader;
 pub mod scan;
 pub mod segment;
+pub mod symbols;
 pub mod writer;
 mod writer_io;
 
@@ -32,6 +33,7 @@ pub use format::{BatchKind, GapReason, GapRecord};
 pub use index::{Index, IndexEntry};
 pub use reader::{CorruptReport, ReadItem, Reader};
 pub use segment::Recovery;
+pub use symbols::SymbolLog;
 pub use writer::{Appended, Stats, Writer};
 
 /// Nanoseconds on a monotonic clock (since the first call in this process), for

@@ -223,8 +223,11 @@ impl Reader {
                 if let Ok((_, view)) = self.read_entry(&e) {
                     let seq = match view {
                         BatchView::Ticks(t) => {
-                            let k = t.partition_point(|x| x.ts_recv.get() < ts_ns);
-                            t.get(k).map(|x| x.seq.get())
+                            // Receive times are not monotonic in seq order (lines are
+                            // read in turn): the first in seq order at or after `ts_ns`.
+                            t.iter()
+                                .find(|x| x.ts_recv.get() >= ts_ns)
+                                .map(|x| x.seq.get())
                         }
                         _ => Some(e.first_seq),
                     };

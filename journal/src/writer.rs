@@ -601,8 +601,14 @@ impl Writer {
         self.sealed.push_back(s);
     }
 
-    /// Seals the filling buffer if its oldest record has waited the commit interval.
+    /// Seals the filling buffer if its oldest record has waited the commit interval and
+    /// another buffer is free to continue in. With none free (every other buffer is
+    /// waiting on the disk) it keeps filling until it is full or one comes back: slow
+    /// commits then grow instead of turning the backlog into gaps (adaptive group commit).
     pub(crate) fn seal_if_due(&mut self, now_ns: u64) {
+        if self.free.is_empty() {
+            return;
+        }
         if let Some(f) = self.fill {
             let has_data = f.batch_start > 0 || f.batch.is_some_and(|b| b.count > 0);
             if has_data && now_ns.saturating_sub(f.started_ns) >= self.cfg.commit_interval_ns {
