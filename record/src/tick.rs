@@ -27,6 +27,11 @@ pub enum TickKind {
     /// A line or session event (start/end of day, sequence reset): `feed_seq` and `line`
     /// locate it; `flags` carry the event.
     Control = b'C',
+    /// A durable published message taking its place in the appliance sequence: the
+    /// journal stores the message itself at this seq, and the publisher is settled once
+    /// that seq is durable. `feed_seq` carries the appliance's hand-off token;
+    /// `instrument` is [`Tick::NO_INSTRUMENT`]. Never delivered to subscribers as a tick.
+    Message = b'M',
 }
 
 impl TickKind {
@@ -40,6 +45,7 @@ impl TickKind {
             b'U' => Self::UnderlyingValue,
             b'G' => Self::Gap,
             b'C' => Self::Control,
+            b'M' => Self::Message,
             _ => return None,
         })
     }
@@ -54,6 +60,7 @@ impl TickKind {
             Self::UnderlyingValue => "underlying_value",
             Self::Gap => "gap",
             Self::Control => "control",
+            Self::Message => "message",
         }
     }
 }
@@ -208,6 +215,7 @@ mod tests {
             TickKind::UnderlyingValue,
             TickKind::Gap,
             TickKind::Control,
+            TickKind::Message,
         ] {
             assert_eq!(TickKind::from_u8(k as u8), Some(k));
         }
