@@ -197,6 +197,25 @@ pub struct JournalConfig {
     pub commit_bytes: usize,
     /// Delete oldest segments beyond this total size (0 = keep all).
     pub retain_bytes: u64,
+    /// Delete segments last written longer ago than this, in seconds (0 = keep all).
+    pub retain_secs: u64,
+    /// Commit buffers: the in-memory backlog is `buffers × commit_bytes`; past it the
+    /// journal records a gap and raises an alarm rather than stall the feed.
+    pub buffers: usize,
+}
+
+impl JournalConfig {
+    /// The journal crate's settings for this section.
+    pub fn writer_config(&self) -> tickwire_journal::Config {
+        let mut c = tickwire_journal::Config::new(&self.dir);
+        c.segment_bytes = self.segment_bytes;
+        c.commit_bytes = self.commit_bytes;
+        c.commit_interval_ns = self.commit_interval_us.saturating_mul(1_000);
+        c.buffers = self.buffers;
+        c.retention_bytes = self.retain_bytes;
+        c.retention_age_ns = self.retain_secs.saturating_mul(1_000_000_000);
+        c
+    }
 }
 
 impl Default for JournalConfig {
@@ -208,6 +227,8 @@ impl Default for JournalConfig {
             commit_interval_us: 1000,
             commit_bytes: 1024 * 1024,
             retain_bytes: 4 * 1024 * 1024 * 1024,
+            retain_secs: 0,
+            buffers: 8,
         }
     }
 }

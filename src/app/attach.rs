@@ -4,6 +4,7 @@
 //! description a person understands.
 
 use tickwire_fanout::{BodyFormat, Pattern, SlowPolicy};
+use tickwire_replay::{End, Pace, Start, StreamOffset};
 
 /// Filter keys (and address query names without the prefix) this appliance understands.
 pub mod keys {
@@ -40,7 +41,7 @@ impl Refusal {
 }
 
 /// A subscription request, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Subscription {
     /// The address pattern without its query.
     pub pattern_text: String,
@@ -52,6 +53,19 @@ pub struct Subscription {
     pub policy: SlowPolicy,
     /// Last value first.
     pub snapshot: bool,
+    /// History first (`tickwire:replay-from`), then live.
+    pub replay: Option<ReplaySpec>,
+}
+
+/// What a replaying link asked for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplaySpec {
+    /// Where history starts.
+    pub start: Start,
+    /// Where the link ends (`tickwire:replay-to`), if it does.
+    pub end: Option<End>,
+    /// How fast history is sent (`tickwire:pace`; `max` by default).
+    pub pace: Pace,
 }
 
 /// Parses an attach's source address and filters (`(key, text value)` pairs).
@@ -122,8 +136,10 @@ pub fn parse_subscription(
         format: BodyFormat::Map,
         policy: SlowPolicy::Ring,
         snapshot: false,
+        replay: None,
     };
     let mut seen: Vec<&str> = Vec::new();
+    let mut replay = ReplayParts::default();
     for (k, v) in &opts {
         if seen.contains(&k.as_str()) {
             return Err(Refusal::new(
@@ -132,12 +148,96 @@ pub fn parse_subscription(
             ));
         }
         seen.push(k);
-        apply_option(&mut sub, k, v)?;
+        apply_option(&mut sub, &mut replay, k, v)?;
     }
+    sub.replay = replay.finish(sub.snapshot)?;
     Ok(sub)
 }
 
-fn apply_option(sub: &mut Subscription, key: &str, value: &str) -> Result<(), Refusal> {
+/// The replay options as given, checked together once all are read.
+#[derive(Default)]
+struct ReplayParts {
+    start: Option<Start>,
+    end: Option<End>,
+    pace: Option<Pace>,
+}
+
+impl ReplayParts {
+    fn finish(self, snapshot: bool) -> Result<Option<ReplaySpec>, Refusal> {
+        let Some(start) = self.start else {
+            if self.end.is_some() || self.pace.is_some() {
+                return Err(Refusal::new(
+                    "amqp:invalid-field",
+                    "tickwire:replay-to and tickwire:pace need tickwire:replay-from",
+                ));
+            }
+            return Ok(None);
+        };
+        if snapshot {
+            return Err(Refusal::new(
+                "amqp:invalid-field",
+                "tickwire:snapshot and tickwire:replay-from cannot be combined: a replay \
+                 already starts from history",
+            ));
+        }
+        if start == Start::Live && self.end.is_none() && self.pace.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(ReplaySpec {
+            start,
+            end: self.end,
+            pace: self.pace.unwrap_or(Pace::Max),
+        }))
+    }
+}
+
+/// The filter key RabbitMQ stream clients use for where to start.
+pub const STREAM_OFFSET_KEY: &str = "rabbitmq:stream-offset-spec";
+
+/// Decodes a `rabbitmq:stream-offset-spec` value (its text, or the raw AMQP encoding of a
+/// number or timestamp) into the `tickwire:replay-from` text it stands for.
+pub fn stream_offset_filter(text: Option<&str>, raw: &[u8]) -> Result<String, Refusal> {
+    let be = |n: usize| -> Option<u64> {
+        let b = raw.get(1..1 + n)?;
+        Some(b.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
+    };
+    let spec = match (text, raw.first()) {
+        (Some(t), _) => Some(StreamOffset::Text(t)),
+        (None, Some(0x83)) => be(8).map(|v| StreamOffset::TimestampMs(v as i64)),
+        (None, Some(0x80 | 0x81)) => be(8).map(StreamOffset::Offset),
+        (None, Some(0x70 | 0x71)) => be(4).map(StreamOffset::Offset),
+        (None, Some(0x52..=0x55)) => be(1).map(StreamOffset::Offset),
+        (None, Some(0x43 | 0x44)) => Some(StreamOffset::Offset(0)),
+        _ => None,
+    };
+    let bad = |why: String| Refusal::new("amqp:invalid-field", why);
+    let spec = spec.ok_or_else(|| {
+        bad(format!(
+            "{STREAM_OFFSET_KEY} must be first, last, next, an offset or a timestamp"
+        ))
+    })?;
+    let signed_neg = matches!(raw.first(), Some(0x71 | 0x81 | 0x54 | 0x55))
+        && raw.get(1).is_some_and(|b| b & 0x80 != 0);
+    if signed_neg {
+        return Err(bad(format!("{STREAM_OFFSET_KEY}: a negative offset")));
+    }
+    Ok(
+        match Start::from_stream_offset(spec).map_err(|e| bad(e.0))? {
+            Start::First => "first".into(),
+            Start::Last => "last".into(),
+            Start::Live => "live".into(),
+            Start::Seq(n) => format!("seq:{n}"),
+            Start::TimeNs(t) => format!("time:{}", tickwire_replay::format_time_ns(t)),
+        },
+    )
+}
+
+fn apply_option(
+    sub: &mut Subscription,
+    replay: &mut ReplayParts,
+    key: &str,
+    value: &str,
+) -> Result<(), Refusal> {
     let bad = |allowed: &str| {
         Refusal::new(
             "amqp:invalid-field",
@@ -159,18 +259,28 @@ fn apply_option(sub: &mut Subscription, key: &str, value: &str) -> Result<(), Re
                 _ => return Err(bad("true or false")),
             };
         }
-        keys::REPLAY_FROM | keys::REPLAY_TO | keys::PACE => {
-            return Err(Refusal::new(
-                "amqp:not-implemented",
-                format!("{key}: replay from the journal is not served by this build yet"),
-            ));
+        keys::REPLAY_FROM => {
+            let start = match value {
+                // What `rabbitmq:stream-offset-spec` = next maps to: live only.
+                "live" => Start::Live,
+                _ => Start::parse(value).map_err(|e| Refusal::new("amqp:invalid-field", e.0))?,
+            };
+            replay.start = Some(start);
+        }
+        keys::REPLAY_TO => {
+            replay.end =
+                Some(End::parse(value).map_err(|e| Refusal::new("amqp:invalid-field", e.0))?);
+        }
+        keys::PACE => {
+            replay.pace =
+                Some(Pace::parse(value).map_err(|e| Refusal::new("amqp:invalid-field", e.0))?);
         }
         _ => {
             return Err(Refusal::new(
                 "amqp:invalid-field",
                 format!(
                     "unknown option {key}; known: tickwire:format, tickwire:slow-policy, \
-                     tickwire:snapshot"
+                     tickwire:snapshot, tickwire:replay-from, tickwire:replay-to, tickwire:pace"
                 ),
             ))
         }
@@ -250,5 +360,59 @@ mod tests {
         )
         .unwrap_err();
         assert!(r.description.contains("twice"));
+    }
+
+    #[test]
+    fn replay_options() {
+        let roots = ["opra", "pub"];
+        let s = parse_subscription(
+            &roots,
+            Some("opra/SPY/#?replay-from=seq:10&pace=10x"),
+            &[f(keys::REPLAY_TO, "seq:20")],
+        )
+        .unwrap();
+        let r = s.replay.unwrap();
+        assert_eq!(
+            (r.start, r.end, r.pace),
+            (Start::Seq(10), Some(End::Seq(20)), Pace::Times(10.0))
+        );
+        let s = parse_subscription(&roots, Some("opra/#?replay-from=first"), &[]).unwrap();
+        assert_eq!(s.replay.unwrap().pace, Pace::Max);
+        let s = parse_subscription(&roots, Some("opra/#?replay-from=live"), &[]).unwrap();
+        assert!(s.replay.is_none(), "live only is a plain subscription");
+        for (q, want) in [
+            ("replay-from=yesterday", "first, last, seq:N"),
+            ("pace=fast", "recorded, Nx"),
+            ("replay-to=seq:5", "need tickwire:replay-from"),
+            ("replay-from=first&snapshot=true", "cannot be combined"),
+        ] {
+            let r = parse_subscription(&roots, Some(&format!("opra/#?{q}")), &[]).unwrap_err();
+            assert_eq!(r.condition, "amqp:invalid-field", "{q}");
+            assert!(r.description.contains(want), "{q}: {}", r.description);
+        }
+    }
+
+    #[test]
+    fn rabbitmq_stream_offsets() {
+        assert_eq!(stream_offset_filter(Some("first"), &[]).unwrap(), "first");
+        assert_eq!(stream_offset_filter(Some("next"), &[]).unwrap(), "live");
+        let long = [0x81, 0, 0, 0, 0, 0, 0, 0, 41];
+        assert_eq!(stream_offset_filter(None, &long).unwrap(), "seq:42");
+        assert_eq!(stream_offset_filter(None, &[0x53, 9]).unwrap(), "seq:10");
+        assert_eq!(stream_offset_filter(None, &[0x44]).unwrap(), "seq:1");
+        let ts = [0x83, 0, 0, 0, 0, 0, 0, 0x03, 0xe8];
+        assert_eq!(
+            stream_offset_filter(None, &ts).unwrap(),
+            "time:1970-01-01T00:00:01Z"
+        );
+        assert!(
+            stream_offset_filter(None, &[0x55, 0xff]).is_err(),
+            "negative"
+        );
+        assert!(
+            stream_offset_filter(None, &[0xa1, 1, b'x']).is_err(),
+            "undecoded"
+        );
+        assert!(stream_offset_filter(Some("newest"), &[]).is_err());
     }
 }

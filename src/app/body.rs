@@ -150,6 +150,31 @@ pub fn gap_message(address: &str, dropped: u64, out: &mut Vec<u8>) {
     });
 }
 
+/// The message-annotation of the marker that ends a replay (`tickwire:replay-to`).
+pub const REPLAY_END_ANNOTATION: &str = "tickwire:replay-end";
+
+/// Writes the end-of-replay marker: message-annotation `tickwire:replay-end` = the last
+/// seq within the range (0 if none was), subject = the link's address, and an
+/// `amqp-value` map `{"type": "replay-end", "seq": last_seq}`. The link is detached,
+/// without an error, right after it.
+pub fn replay_end_message(address: &str, last_seq: u64, out: &mut Vec<u8>) {
+    let mut e = Encoder::new(out);
+    let mut w = MessageWriter::new(&mut e);
+    w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
+        e.symbol(REPLAY_END_ANNOTATION).ulong(last_seq);
+    });
+    w.properties(&Properties {
+        subject: Some(address),
+        ..Properties::default()
+    });
+    w.amqp_value(|e| {
+        e.map(|e| {
+            e.string("type").string("replay-end");
+            e.string("seq").ulong(last_seq);
+        });
+    });
+}
+
 impl BodyEncoder for TickEncoder {
     fn max_len(&self, format: BodyFormat) -> usize {
         match format {

@@ -112,6 +112,8 @@ pub struct FeedAgent {
     last_stats: Instant,
     last_timeout: Instant,
     unknown_dest: u64,
+    /// Durable publishes waiting for a seq (none without a journal).
+    durable: Option<super::durable::FeedEnd>,
 }
 
 impl FeedAgent {
@@ -142,7 +144,33 @@ impl FeedAgent {
             last_stats: Instant::now(),
             last_timeout: Instant::now(),
             unknown_dest: 0,
+            durable: None,
         })
+    }
+
+    /// Gives durable publishes their seqs from this agent (see `durable.rs`).
+    pub fn with_durable(mut self, end: super::durable::FeedEnd) -> Self {
+        self.durable = Some(end);
+        self
+    }
+
+    /// Publishes a placeholder for each durable publish waiting: one ring publish for
+    /// all of them.
+    fn sequence_publishes(&mut self) -> usize {
+        let Some(end) = &self.durable else { return 0 };
+        if end.tokens.is_empty() {
+            return 0;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut n = 0;
+        for token in end.tokens.try_iter().take(TICK_BATCH) {
+            self.publisher.push(super::durable::placeholder(token, now));
+            n += 1;
+        }
+        self.publisher.flush();
+        n
     }
 
     /// The handler (its counters and directory).
@@ -226,6 +254,7 @@ impl FeedAgent {
 impl Agent for FeedAgent {
     fn do_work(&mut self, now_ns: u64) -> usize {
         let mut work = self.receive(now_ns);
+        work += self.sequence_publishes();
         let now = Instant::now();
         if work == 0 || now.duration_since(self.last_timeout) >= Duration::from_millis(1) {
             self.last_timeout = now;

@@ -4,9 +4,14 @@
 pub mod attach;
 pub mod body;
 mod conn;
+pub mod durable;
 pub mod feed;
+pub mod journal;
 pub mod keyed;
 mod listener;
+mod pump;
+pub mod replay;
+pub mod replay_link;
 pub mod sim;
 pub mod snapshot;
 pub mod stats;
@@ -17,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tickwire_fanout::{sequencer_ring, Router};
+use tickwire_fanout::{sequencer_ring_from, Router};
 use tickwire_feedhandler::handler::{FeedHandler, HandlerConfig};
 use tickwire_feedhandler::wire::Side;
 use tickwire_hw::{AgentRunner, IdleStrategy, PinPlan, Stage, ThreadingMode, Topology};
@@ -48,6 +53,8 @@ pub struct Running {
     pub directory: Directory,
     /// Warnings raised at start (degraded settings), for the operator.
     pub warnings: Vec<String>,
+    /// The first appliance seq of this run (the journal's numbering continues).
+    pub first_seq: u64,
 }
 
 impl Running {
@@ -114,10 +121,52 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
     let (rx, report) = MulticastReceiver::new(&rcfg).map_err(|e| format!("feed receive: {e}"))?;
     warnings.extend(report.warnings.iter().map(|w| w.to_string()));
 
-    let (writer, ring) = sequencer_ring(RING_CAPACITY).map_err(|e| e.to_string())?;
+    // The journal first: its symbol log fixes the ids of instruments seen before, and its
+    // recovery says where numbering continues.
+    let journal = open_journal(cfg, &directory, &mut warnings)?;
+    let first_seq = journal.as_ref().map_or(1, |j| j.0.next_seq());
+    let (writer, ring) =
+        sequencer_ring_from(RING_CAPACITY, first_seq).map_err(|e| e.to_string())?;
+    let mut threads = Vec::new();
+    let mut replay = None;
+    let (mut fan_durable, mut feed_durable) = (None, None);
+    let mut journal_agent = match journal {
+        Some((w, symbols)) => {
+            let enc = body::TickEncoder::new(&cfg.feed.name, directory.clone());
+            let (svc, t) = replay::ReplayService::spawn(
+                cfg.journal.dir.clone(),
+                w.durable(),
+                enc,
+                cfg.feed.name.clone(),
+                directory.clone(),
+                Arc::clone(&stop),
+            )
+            .map_err(|e| format!("cannot start the replay thread: {e}"))?;
+            threads.push(t);
+            replay = Some(svc);
+            let (fan_end, feed_end, journal_end) = durable::channels(w.durable());
+            fan_durable = Some(fan_end);
+            feed_durable = Some(feed_end);
+            let reader = ring.reader_from(first_seq);
+            let agent = journal::JournalAgent::new(
+                w,
+                symbols,
+                directory.clone(),
+                reader,
+                Arc::clone(&stats),
+            )
+            .with_dir_name(&cfg.journal.dir)
+            .with_durable(journal_end);
+            Some(agent)
+        }
+        None => None,
+    };
     let handler = FeedHandler::new(directory.clone(), HandlerConfig::new(cfg.feed.lines));
-    let feed_agent = FeedAgent::new(rx, &cfg.feed, handler, writer, Arc::clone(&stats))
+    let mut feed_agent = FeedAgent::new(rx, &cfg.feed, handler, writer, Arc::clone(&stats))
         .map_err(|e| format!("feed: {e}"))?;
+    if let Some(end) = feed_durable.take() {
+        feed_agent = feed_agent.with_durable(end);
+    }
 
     let (conn_tx, conn_rx) = crossbeam_channel::bounded(1024);
     let enc = body::TickEncoder::new(&cfg.feed.name, directory.clone());
@@ -136,10 +185,12 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
         instruments: directory.capacity(),
         incoming: conn_rx,
         stats: Arc::clone(&stats),
+        ring: ring.clone(),
+        replay,
+        durable: fan_durable.take(),
     })
     .map_err(|e| format!("fan-out: {e}"))?;
 
-    let mut threads = Vec::new();
     let control = listener::start(cfg, conn_tx, Arc::clone(&stats), Arc::clone(&stop))?;
     let amqp_addr = control.amqp_addr;
     let console_addr = control.console_addr;
@@ -158,12 +209,15 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
             None
         }
     };
-    let runners: Vec<(&str, Option<usize>, AgentRunner)> = match mode {
-        ThreadingMode::Shared => vec![(
-            "tw-data",
-            cpu(Stage::Feed),
-            AgentRunner::new(vec![Box::new(feed_agent), Box::new(fanout)], idle),
-        )],
+    let mut runners: Vec<(&str, Option<usize>, AgentRunner)> = match mode {
+        ThreadingMode::Shared => {
+            let mut agents: Vec<Box<dyn tickwire_hw::Agent>> =
+                vec![Box::new(feed_agent), Box::new(fanout)];
+            if let Some(j) = journal_agent.take() {
+                agents.push(Box::new(j));
+            }
+            vec![("tw-data", cpu(Stage::Feed), AgentRunner::new(agents, idle))]
+        }
         _ => vec![
             (
                 "tw-feed",
@@ -177,6 +231,12 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
             ),
         ],
     };
+    if mode != ThreadingMode::Shared {
+        if let Some(j) = journal_agent {
+            let runner = AgentRunner::new(vec![Box::new(j)], idle);
+            runners.push(("tw-journal", cpu(Stage::Journal), runner));
+        }
+    }
     let mut runner_stops = Vec::new();
     let rt = cfg.threading.realtime_priority;
     for (name, cpu, runner) in runners {
@@ -224,5 +284,39 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
         stats,
         directory,
         warnings,
+        first_seq,
     })
+}
+
+/// Opens the journal and its symbol log (loading the names into `directory`), or `None`
+/// when capture is disabled. Recovery findings become warnings.
+fn open_journal(
+    cfg: &Config,
+    directory: &Directory,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(tickwire_journal::Writer, tickwire_journal::SymbolLog)>, String> {
+    if !cfg.journal.enabled {
+        return Ok(None);
+    }
+    let dir = &cfg.journal.dir;
+    let symbols = tickwire_journal::SymbolLog::open(dir, directory)
+        .map_err(|e| format!("journal symbol log in {}: {e}", dir.display()))?;
+    let w = tickwire_journal::Writer::open(cfg.journal.writer_config())
+        .map_err(|e| format!("journal in {}: {e}", dir.display()))?;
+    warnings.extend(w.warnings().iter().cloned());
+    let rec = w.recovery();
+    if let Some((path, offset)) = &rec.dropped_tail {
+        warnings.push(format!(
+            "journal: a torn or corrupt last batch in {} was cut off at byte {offset} \
+             (it was never acknowledged as durable)",
+            path.display()
+        ));
+    }
+    if rec.corrupt_regions > 0 {
+        warnings.push(format!(
+            "journal: {} damaged region(s) in the last segment are skipped by readers",
+            rec.corrupt_regions
+        ));
+    }
+    Ok(Some((w, symbols)))
 }

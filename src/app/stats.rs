@@ -62,6 +62,46 @@ pub struct FeedStats {
     pub lines: Vec<LineCounters>,
 }
 
+/// The journal agent's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JournalStats {
+    /// Whether capture runs (false: disabled in config).
+    pub enabled: bool,
+    /// The journal folder.
+    pub dir: String,
+    /// Every seq up to here is on disk (or inside a gap record) and its commit completed.
+    pub durable_seq: u64,
+    /// The first seq of this run (the journal's numbering continued from here).
+    pub first_seq: u64,
+    /// Ticks captured into buffers.
+    pub ticks: u64,
+    /// Seqs not captured (disk backlog overflow, the ring lapping the journal, IO errors):
+    /// each is inside a gap record.
+    pub dropped: u64,
+    /// Gap records written.
+    pub gaps: u64,
+    /// Commits completed, and failed.
+    pub commits: u64,
+    /// Commits that failed.
+    pub commit_errors: u64,
+    /// Bytes committed.
+    pub bytes: u64,
+    /// Commit latency percentiles (submit to fdatasync completion), microseconds.
+    pub commit_p50_us: u64,
+    /// 99th percentile.
+    pub commit_p99_us: u64,
+    /// Worst.
+    pub commit_max_us: u64,
+    /// Whether io_uring submits the commits.
+    pub io_uring: bool,
+    /// Whether the segments are written with O_DIRECT.
+    pub direct_io: bool,
+    /// Instruments in the symbol log.
+    pub symbols: u32,
+    /// Whether the journal's alarm is up (capture incomplete).
+    pub alarm: bool,
+}
+
 /// Where agents publish and the console reads.
 #[derive(Debug)]
 pub struct StatsBoard {
@@ -69,6 +109,7 @@ pub struct StatsBoard {
     mode: String,
     fanout: Mutex<FanoutStats>,
     feed: Mutex<FeedStats>,
+    journal: Mutex<JournalStats>,
     alarms: Mutex<Vec<String>>,
 }
 
@@ -80,6 +121,7 @@ impl StatsBoard {
             mode: mode.to_string(),
             fanout: Mutex::new(FanoutStats::default()),
             feed: Mutex::new(FeedStats::default()),
+            journal: Mutex::new(JournalStats::default()),
             alarms: Mutex::new(Vec::new()),
         }
     }
@@ -92,6 +134,19 @@ impl StatsBoard {
     /// Updates the feed figures.
     pub fn update_feed(&self, f: impl FnOnce(&mut FeedStats)) {
         f(&mut self.feed.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Updates the journal figures.
+    pub fn update_journal(&self, f: impl FnOnce(&mut JournalStats)) {
+        f(&mut self.journal.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Current journal figures.
+    pub fn journal(&self) -> JournalStats {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Raises an alarm shown on the console until cleared (same text twice is kept once).
@@ -150,6 +205,7 @@ impl StatsBoard {
             "unknown_destination": feed.unknown_destination,
             "lines": lines,
             "subscribers": fan.subscribers,
+            "journal": self.journal(),
             "alarms": alarms,
         })
     }

@@ -20,33 +20,40 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use tickwire_amqp::engine::{
-    AttachRequest, Config as EngineConfig, DeliveryState, Engine, ErrorCondition, Event, LinkId,
-    Role, SendError,
+    AttachRequest, Config as EngineConfig, Engine, ErrorCondition, Event, LinkId, Role,
 };
 use tickwire_fanout::{
-    BodyStore, LatestValues, Link, LinkConfig, RingReader, Router, SubId, Transmit,
+    BodyStore, LatestValues, Link, LinkConfig, Ring, RingReader, Router, SubId,
 };
 use tickwire_hw::Agent;
 use tickwire_lvq::{KeyedCursor, LastValueCache};
 use tickwire_record::Tick;
 
-use super::attach::{parse_subscription, Subscription};
+use super::attach::{
+    keys, parse_subscription, stream_offset_filter, ReplaySpec, Subscription, STREAM_OFFSET_KEY,
+};
 use super::body::TickEncoder;
 use super::conn::{Conn, Pump};
+use super::durable::{is_placeholder, FanoutEnd};
 use super::keyed::KeyedQueues;
+use super::pump::Pumping;
+use super::replay::ReplayService;
+use super::replay_link::{join, JoinCtx, Phase, ReplayLink};
 use super::snapshot::{Joiner, CHUNK_VISITS};
 use super::stats::{StatsBoard, SubscriberStats};
+
+mod publish;
 
 /// Ticks read from the ring per batch.
 const RING_BATCH: usize = 1024;
 /// Ring batches per cycle at most, so connections are served between them.
 const BATCHES_PER_CYCLE: usize = 8;
 /// Stop filling a connection's transmit queue beyond this many bytes per cycle.
-const FLUSH_HIGH_WATER: usize = 1 << 20;
+pub(super) const FLUSH_HIGH_WATER: usize = 1 << 20;
 /// Credit granted to publishers, replenished as their messages arrive.
 const PUBLISH_CREDIT: u32 = 256;
 /// Snapshot ids visited per link per cycle at most (bounded work between ring reads).
-const SNAPSHOT_VISITS_PER_CYCLE: u32 = 4 * CHUNK_VISITS;
+pub(super) const SNAPSHOT_VISITS_PER_CYCLE: u32 = 4 * CHUNK_VISITS;
 
 /// Settings the agent needs from the appliance's configuration.
 #[derive(Clone, Debug)]
@@ -81,22 +88,30 @@ pub struct FanoutParts {
     pub incoming: Receiver<std::net::TcpStream>,
     /// Where figures are published.
     pub stats: Arc<StatsBoard>,
+    /// The sequencer ring (replaying links join live from it).
+    pub ring: Ring,
+    /// The replay service (none when the journal is disabled).
+    pub replay: Option<ReplayService>,
+    /// Durable publishes' hand-off to the journal (none when it is disabled).
+    pub durable: Option<FanoutEnd>,
 }
 
 /// A subscriber or publisher link.
-struct Sub {
-    conn: usize,
-    link: LinkId,
-    address: String,
+pub(super) struct Sub {
+    pub(super) conn: usize,
+    pub(super) link: LinkId,
+    pub(super) address: String,
     /// Market-data routing entry (none for publisher links).
-    route: Option<SubId>,
+    pub(super) route: Option<SubId>,
     /// The subscription (none for publisher links).
-    request: Option<Subscription>,
-    queue: Option<Link>,
+    pub(super) request: Option<Subscription>,
+    pub(super) queue: Option<Link>,
     /// Snapshot in progress (`tickwire:snapshot` = true), until its marker is sent.
-    joiner: Option<Box<Joiner>>,
+    pub(super) joiner: Option<Box<Joiner>>,
     /// A consumer of a keyed last-value queue: the queue's index and its cursor.
-    keyed: Option<(usize, KeyedCursor)>,
+    pub(super) keyed: Option<(usize, KeyedCursor)>,
+    /// History from the journal first (`tickwire:replay-from`).
+    pub(super) replay: Option<Box<ReplayLink>>,
 }
 
 /// The fan-out agent. Owned by one data-plane thread.
@@ -122,6 +137,11 @@ pub struct FanoutAgent {
     read_buf: Box<[u8]>,
     scratch: Vec<u8>,
     stats: Arc<StatsBoard>,
+    ring: Ring,
+    replay: Option<ReplayService>,
+    durable: Option<FanoutEnd>,
+    /// Links with a replay in progress (joining is checked only while there are some).
+    replaying: usize,
     last_stats: Instant,
     ticks_in: u64,
     delivered: u64,
@@ -140,6 +160,9 @@ impl FanoutAgent {
             instruments,
             incoming,
             stats,
+            ring,
+            replay,
+            durable,
         } = parts;
         let store = BodyStore::new(ring_capacity, &enc)
             .map_err(|e| std::io::Error::other(format!("body store: {e}")))?;
@@ -166,6 +189,10 @@ impl FanoutAgent {
             read_buf: vec![0u8; 256 * 1024].into_boxed_slice(),
             scratch: Vec::with_capacity(512),
             stats,
+            ring,
+            replay,
+            durable,
+            replaying: 0,
             last_stats: Instant::now(),
             ticks_in: 0,
             delivered: 0,
@@ -285,12 +312,13 @@ impl FanoutAgent {
                     queue: None,
                     joiner: None,
                     keyed: None,
+                    replay: None,
                 });
             }
             return;
         }
         let source = req.source.as_ref();
-        let filters: Vec<(String, Option<String>)> = source
+        let mut filters: Vec<(String, Option<String>)> = source
             .map(|s| {
                 s.filters
                     .iter()
@@ -298,6 +326,19 @@ impl FanoutAgent {
                     .collect()
             })
             .unwrap_or_default();
+        let offset = source
+            .and_then(|s| s.filters.iter().find(|f| f.key == STREAM_OFFSET_KEY))
+            .map(|f| stream_offset_filter(f.text.as_deref(), &f.raw));
+        match offset {
+            Some(Ok(from)) => filters.push((keys::REPLAY_FROM.into(), Some(from))),
+            Some(Err(r)) => {
+                let _ = conn
+                    .engine
+                    .refuse_attach(req.link, ErrorCondition::new(r.condition, r.description));
+                return;
+            }
+            None => {}
+        }
         let address = source.and_then(|s| s.address.as_deref());
         let publish_root = self.settings.publish_prefix.trim_end_matches('/');
         let roots = [self.settings.feed.as_str(), publish_root];
@@ -320,11 +361,30 @@ impl FanoutAgent {
                 return;
             }
         };
+        let market = sub.pattern_text.split('/').next() == Some(self.settings.feed.as_str());
+        let replay = match sub.replay {
+            Some(spec) => match start_replay(
+                self.replay.as_ref(),
+                &self.settings.feed,
+                spec,
+                &sub,
+                market,
+            ) {
+                Ok(r) => Some(Box::new(r)),
+                Err(err) => {
+                    let _ = conn.engine.refuse_attach(req.link, err);
+                    return;
+                }
+            },
+            None => None,
+        };
         if conn.engine.accept_attach(req.link).is_err() {
             return;
         }
-        let market = sub.pattern_text.split('/').next() == Some(self.settings.feed.as_str());
-        let route = market.then(|| self.router.subscribe(sub.pattern.clone()));
+        self.replaying += usize::from(replay.is_some());
+        // A replaying link is routed only once it joins live.
+        let route =
+            (market && replay.is_none()).then(|| self.router.subscribe(sub.pattern.clone()));
         let joiner = (market && sub.snapshot).then(|| Box::new(Joiner::new(&self.cache)));
         let keyed = self
             .keyed
@@ -339,6 +399,7 @@ impl FanoutAgent {
             queue: Some(queue),
             joiner,
             keyed,
+            replay,
         });
         if let Some(r) = route {
             if self.by_route.len() <= r.index() {
@@ -346,6 +407,55 @@ impl FanoutAgent {
             }
             self.by_route[r.index()] = sub_slot as u32;
         }
+    }
+
+    /// Joins replaying links that caught up with the journal to live traffic, and takes
+    /// links past their end out of routing.
+    fn join_replays(&mut self) {
+        if self.replaying == 0 {
+            return;
+        }
+        let mut count = 0;
+        for slot in 0..self.subs.len() {
+            let Some(s) = self.subs[slot].as_mut() else {
+                continue;
+            };
+            let (Some(r), Some(q), Some(req)) = (s.replay.as_mut(), s.queue.as_mut(), &s.request)
+            else {
+                continue;
+            };
+            count += 1;
+            match r.phase {
+                Phase::Joining { .. } => {
+                    let Some(service) = self.replay.as_ref() else {
+                        continue;
+                    };
+                    let ctx = JoinCtx {
+                        ring: &self.ring,
+                        routed_to: self.reader.cursor(),
+                        router: &mut self.router,
+                        store: &mut self.store,
+                        enc: &self.enc,
+                        batch: &mut self.batch,
+                        service,
+                    };
+                    if let Some(route) = join(r, req, q, ctx) {
+                        s.route = Some(route);
+                        if self.by_route.len() <= route.index() {
+                            self.by_route.resize(route.index() + 1, u32::MAX);
+                        }
+                        self.by_route[route.index()] = slot as u32;
+                    }
+                }
+                Phase::Ending { .. } | Phase::Done => {
+                    if let Some(route) = s.route.take() {
+                        self.router.unsubscribe(route);
+                    }
+                }
+                Phase::Replaying | Phase::Live => {}
+            }
+        }
+        self.replaying = count;
     }
 
     fn insert_sub(&mut self, sub: Sub) -> usize {
@@ -372,6 +482,9 @@ impl FanoutAgent {
     }
 
     fn drop_conn(&mut self, slot: usize) {
+        if let Some(d) = self.durable.as_mut() {
+            d.forget_conn(slot);
+        }
         if let Some(mut c) = self.conns[slot].take() {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
@@ -379,63 +492,6 @@ impl FanoutAgent {
             if s.as_ref().is_some_and(|x| x.conn == slot) {
                 if let Some(r) = s.take().and_then(|x| x.route) {
                     self.router.unsubscribe(r);
-                }
-            }
-        }
-    }
-
-    /// A client published a message: settle it and hand it to every matching subscriber
-    /// that has credit (published data is not queued for slow subscribers).
-    fn on_publish(&mut self, slot: usize, d: tickwire_amqp::engine::Delivery) {
-        let Some(pub_addr) = self
-            .subs
-            .iter()
-            .flatten()
-            .find_map(|s| (s.conn == slot && s.link == d.link).then(|| s.address.clone()))
-        else {
-            return;
-        };
-        let keyed = self.keyed.find(&pub_addr);
-        let outcome = match keyed {
-            Some(i) => self.keyed.publish(i, &d.message),
-            None => Ok(()),
-        };
-        if let Some(conn) = self.conns[slot].as_mut() {
-            if !d.settled {
-                let state = match &outcome {
-                    Ok(()) => DeliveryState::Accepted,
-                    Err(r) => DeliveryState::Rejected(Some(ErrorCondition::new(
-                        r.condition,
-                        r.description.clone(),
-                    ))),
-                };
-                let _ = conn.engine.disposition(
-                    d.link,
-                    d.delivery_id,
-                    d.delivery_id,
-                    true,
-                    Some(state),
-                );
-            }
-            if conn.engine.credit(d.link) < PUBLISH_CREDIT / 2 {
-                let _ = conn.engine.grant_credit(d.link, PUBLISH_CREDIT, false);
-            }
-        }
-        if outcome.is_err() {
-            return;
-        }
-        let levels: Vec<&str> = pub_addr.split('/').collect();
-        for s in self.subs.iter().flatten() {
-            let Some(req) = &s.request else { continue };
-            // Consumers of a keyed queue read it through their cursor (in `transmit`).
-            if s.keyed.is_some() || !req.pattern.matches(&levels) {
-                continue;
-            }
-            if let Some(conn) = self.conns[s.conn].as_mut() {
-                if conn.engine.sendable(s.link) > 0
-                    && conn.engine.send(s.link, &d.message, true).is_ok()
-                {
-                    self.delivered += 1;
                 }
             }
         }
@@ -459,15 +515,26 @@ impl FanoutAgent {
                 enc,
                 latest,
                 cache,
+                durable,
                 ..
             } = self;
             for t in &batch[..rb.n] {
+                if is_placeholder(t) {
+                    // A durable publish got its seq: never routed as a tick.
+                    if let Some(d) = durable.as_mut() {
+                        d.sequenced(t);
+                    }
+                    continue;
+                }
                 latest.update(t);
                 cache.update(t);
                 for id in router.route(t.instrument.get()) {
                     let slot = by_route.get(id.index()).copied().unwrap_or(u32::MAX);
                     if let Some(Some(s)) = subs.get_mut(slot as usize) {
                         if s.joiner.as_ref().is_some_and(|j| !j.should_deliver(t)) {
+                            continue;
+                        }
+                        if s.replay.as_mut().is_some_and(|r| !r.admit(t)) {
                             continue;
                         }
                         if let Some(q) = s.queue.as_mut() {
@@ -577,153 +644,36 @@ impl FanoutAgent {
     }
 }
 
-/// What [`Pumping::pump`] needs from the agent while it holds a link mutably.
-struct Pumping<'a> {
-    store: &'a BodyStore,
-    latest: &'a LatestValues,
-    enc: &'a TickEncoder,
-    scratch: &'a mut Vec<u8>,
-    cache: &'a LastValueCache,
-    router: &'a Router,
-    keyed: &'a KeyedQueues,
-}
-
-impl Pumping<'_> {
-    /// Sends what one link has while it has credit and its connection has room, in this
-    /// order: pending snapshot values (and the next chunk, bounded per cycle), keyed-queue
-    /// messages, then the link's queue, with the snapshot marker placed just before the
-    /// first queued tick past its seq. Returns messages sent.
-    fn pump(&mut self, s: &mut Sub, conn: &mut Conn) -> usize {
-        let Some(q) = s.queue.as_mut() else { return 0 };
-        let format = q.config().format;
-        let mut sent = 0;
-        let mut visits = SNAPSHOT_VISITS_PER_CYCLE;
-        // A link over its limit under `disconnect` is detached at once, credit or not.
-        let must_detach = q.must_detach().is_some();
-        while must_detach
-            || (conn.engine.sendable(s.link) > 0 && conn.engine.pending_bytes() < FLUSH_HIGH_WATER)
-        {
-            if !must_detach {
-                match self.pump_lvq(s, conn, format, &mut visits) {
-                    Step::Sent => {
-                        sent += 1;
-                        continue;
-                    }
-                    Step::Blocked => break,
-                    Step::Nothing => {}
-                }
-            }
-            let marker = s.joiner.as_ref().and_then(|j| j.marker());
-            // The marker may have to go just before the next body: keep credit for both.
-            if marker.is_some() && conn.engine.sendable(s.link) < 2 {
-                break;
-            }
-            let Some(q) = s.queue.as_mut() else { break };
-            let Some(item) = q.poll_transmit(self.store, self.latest, self.enc) else {
-                if s.joiner
-                    .as_mut()
-                    .is_some_and(|j| send_marker(j, conn, s.link, &s.address))
-                {
-                    sent += 1;
-                    continue;
-                }
-                break;
-            };
-            let r = match item {
-                Transmit::Body { body, seq, .. } => {
-                    if let (Some(end), Some(j)) = (marker, s.joiner.as_mut()) {
-                        if seq > end && send_marker(j, conn, s.link, &s.address) {
-                            sent += 1;
-                        }
-                    }
-                    conn.engine.send(s.link, body, true)
-                }
-                Transmit::Gap { dropped } => {
-                    self.scratch.clear();
-                    super::body::gap_message(&s.address, dropped, self.scratch);
-                    conn.engine.send(s.link, self.scratch, true)
-                }
-                Transmit::Detach(reason) => {
-                    let err = ErrorCondition::new(
-                        tickwire_fanout::DetachReason::CONDITION,
-                        reason.to_string(),
-                    );
-                    let _ = conn.engine.detach(s.link, Some(err));
-                    break;
-                }
-            };
-            match r {
-                Ok(_) => sent += 1,
-                Err(SendError::NoCredit | SendError::SessionWindow) => break,
-                Err(_) => break,
-            }
-        }
-        if s.joiner.as_ref().is_some_and(|j| j.is_finished()) {
-            s.joiner = None;
-        }
-        sent
+/// Asks the replay service for a link's history, or says why it cannot.
+fn start_replay(
+    service: Option<&ReplayService>,
+    feed: &str,
+    spec: ReplaySpec,
+    sub: &Subscription,
+    market: bool,
+) -> Result<ReplayLink, ErrorCondition> {
+    if !market {
+        return Err(ErrorCondition::new(
+            "amqp:not-implemented",
+            format!(
+                "replay serves market data (addresses under {}/); published messages are \
+                 not replayed",
+                feed
+            ),
+        ));
     }
-
-    /// One step of the last-value sources that go before the link's queue: a pending
-    /// snapshot value (running the next chunk when none is pending and `visits` allow),
-    /// else the next keyed-queue message.
-    fn pump_lvq(
-        &mut self,
-        s: &mut Sub,
-        conn: &mut Conn,
-        format: tickwire_fanout::BodyFormat,
-        visits: &mut u32,
-    ) -> Step {
-        if let Some(j) = s.joiner.as_mut() {
-            if !j.has_value() && *visits > 0 {
-                let (router, route) = (self.router, s.route);
-                let room = conn.engine.sendable(s.link) as usize;
-                let matches = |id: u32| route.is_some_and(|r| router.subscribers(id).contains(&r));
-                let v = j.refill(self.cache, matches, (*visits).min(CHUNK_VISITS), room);
-                *visits = visits.saturating_sub(v);
-            }
-            if let Some(m) = j.poll_value(self.enc, format) {
-                if conn.engine.send(s.link, m, true).is_err() {
-                    return Step::Blocked;
-                }
-                j.advance();
-                return Step::Sent;
-            }
-        }
-        if let Some((i, cursor)) = s.keyed.as_mut() {
-            let mut next = *cursor;
-            if let Some(m) = self.keyed.get(*i).poll_next(&mut next) {
-                if conn.engine.send(s.link, m.body, true).is_err() {
-                    return Step::Blocked;
-                }
-                *cursor = next;
-                return Step::Sent;
-            }
-        }
-        Step::Nothing
-    }
-}
-
-/// Sends a joiner's due snapshot-end marker on `link`; true if it went out.
-fn send_marker(j: &mut Joiner, conn: &mut Conn, link: LinkId, address: &str) -> bool {
-    let Some(m) = j.poll_marker(address) else {
-        return false;
+    let Some(service) = service else {
+        return Err(ErrorCondition::new(
+            "amqp:precondition-failed",
+            "replay needs the journal, which is disabled here ([journal] enabled = false)",
+        ));
     };
-    let ok = conn.engine.send(link, m, true).is_ok();
-    if ok {
-        j.advance();
-    }
-    ok
-}
-
-/// What [`Pumping::pump_lvq`] did.
-enum Step {
-    /// Sent one message.
-    Sent,
-    /// Could not send (no window or room): stop this link for this cycle.
-    Blocked,
-    /// Nothing to send from the last-value sources.
-    Nothing,
+    ReplayLink::start(service, spec, sub).ok_or_else(|| {
+        ErrorCondition::new(
+            "amqp:resource-limit-exceeded",
+            "the replay service is not taking requests; try again",
+        )
+    })
 }
 
 impl Agent for FanoutAgent {
@@ -732,6 +682,8 @@ impl Agent for FanoutAgent {
         let mut work = self.accept_new(now);
         work += self.poll_sockets(now);
         work += self.read_ring();
+        self.join_replays();
+        self.settle_durable();
         work += self.transmit();
         if now.duration_since(self.last_stats) >= Duration::from_millis(100) {
             self.last_stats = now;

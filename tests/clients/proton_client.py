@@ -3,11 +3,12 @@
 tests drive. It prints one JSON object per line on stdout, so a test can check every field.
 
   proton_client.py sub URL ADDRESS [--count N] [--timeout S] [--filter KEY=VALUE]...
+                   [--filter-long KEY=N] [--filter-timestamp KEY=MS]
                    [--credit N] [--stall-after N --stall-for S] [--user U --password P]
   proton_client.py pub URL ADDRESS [--count N] [--body TEXT] [--size BYTES] [--durable]
                    [--prop KEY=VALUE]...
 
-`sub` prints {"event": "message", "subject", "annotations", "properties", "body"} per
+`sub` prints {"event": "message", "t", "subject", "annotations", "properties", "body"} per
 message, then {"event": "done", "received": N} (or {"event": "detached"/"error", ...}).
 `pub` prints {"event": "settled", "state": ...} per delivery and {"event": "done", ...}.
 """
@@ -17,7 +18,7 @@ import json
 import sys
 import time
 
-from proton import Message, symbol, Described
+from proton import Message, symbol, Described, timestamp
 from proton.handlers import MessagingHandler
 from proton.reactor import Container, Filter
 
@@ -66,9 +67,13 @@ class Sub(MessagingHandler):
                   "allowed_mechs": "PLAIN"}
         conn = event.container.connect(self.a.url, **kw)
         opts = None
-        filters = parse_kv(self.a.filter)
-        if filters:
-            fmap = {symbol(k): Described(symbol(k), v) for k, v in filters.items()}
+        fmap = {symbol(k): Described(symbol(k), v)
+                for k, v in parse_kv(self.a.filter).items()}
+        for k, v in parse_kv(self.a.filter_long).items():
+            fmap[symbol(k)] = Described(symbol(k), int(v))
+        for k, v in parse_kv(self.a.filter_timestamp).items():
+            fmap[symbol(k)] = Described(symbol(k), timestamp(int(v)))
+        if fmap:
             opts = Filter(fmap)
         self.receiver = event.container.create_receiver(conn, self.a.address, options=opts)
         if self.a.credit:
@@ -94,6 +99,7 @@ class Sub(MessagingHandler):
         self.received += 1
         emit({
             "event": "message",
+            "t": time.monotonic(),
             "subject": m.subject,
             "annotations": plain(m.annotations or {}),
             "properties": plain(m.properties or {}),
@@ -127,6 +133,10 @@ class Sub(MessagingHandler):
         self.on_link_closed(event)
         event.link.close()
 
+    def on_link_closing(self, event):
+        # A clean remote detach (no error) while our end is still open.
+        self.on_link_closed(event)
+
     def on_transport_error(self, event):
         c = event.transport.condition
         emit({"event": "error", "condition": c.name if c else None,
@@ -139,7 +149,7 @@ class Sub(MessagingHandler):
         emit({"event": "done", "received": self.received, "why": why})
         if self.timer:
             self.timer.cancel()
-        event.connection.close()
+        self.receiver.connection.close()
 
 
 class Pub(MessagingHandler):
@@ -193,6 +203,15 @@ class Pub(MessagingHandler):
         self.on_link_closed(event)
         event.link.close()
 
+    def on_transport_error(self, event):
+        # The broker went away (e.g. killed): report and stop rather than reconnect.
+        c = event.transport.condition
+        emit({"event": "error", "condition": c.name if c else None,
+              "description": c.description if c else None})
+        emit({"event": "done", "sent": self.sent, "settled": self.settled, "why": "error"})
+        self.timer.cancel()
+        event.container.stop()
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -202,6 +221,8 @@ def main():
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--filter", action="append")
+    p.add_argument("--filter-long", action="append")
+    p.add_argument("--filter-timestamp", action="append")
     p.add_argument("--credit", type=int, default=0)
     p.add_argument("--stall-after", type=int, default=0)
     p.add_argument("--stall-for", type=float, default=2.0)
