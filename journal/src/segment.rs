@@ -46,7 +46,7 @@ pub struct Recovery {
     /// Highest seq durably in the journal (as a record or a gap), 0 if empty.
     pub last_seq: u64,
     /// A torn or corrupt final batch that was dropped: the file and the byte offset from
-    /// which it was cut off.
+    /// which it was cut off (0: the segment held nothing valid and was removed).
     pub dropped_tail: Option<(PathBuf, u64)>,
     /// Damaged regions found (and kept, skipped by readers) inside the last segment.
     pub corrupt_regions: u64,
@@ -87,6 +87,11 @@ pub fn recover(dir: &Path) -> Result<Recovery, Error> {
             }
         }
         if last == 0 {
+            // Nothing valid in it: a segment whose first commit was torn (or that was
+            // created just before a crash). Say so when it held bytes, then remove it.
+            if torn || rec.corrupt_regions > 0 {
+                rec.dropped_tail = Some((path.clone(), 0));
+            }
             drop(file);
             std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
             rec.removed_empty.push(path);

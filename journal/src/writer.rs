@@ -22,6 +22,10 @@ use zerocopy::IntoBytes;
 
 pub(crate) use crate::writer_io::{CurrentSegment, InFlight};
 
+/// Commits sealed or in flight beyond which the time threshold waits (see
+/// `Writer::seal_if_due`); the size threshold always seals.
+const MAX_TIMED_AHEAD: usize = 2;
+
 /// Most gap ranges held while no buffer is free; beyond it the last range grows.
 const MAX_PENDING_GAPS: usize = 4;
 
@@ -601,12 +605,14 @@ impl Writer {
         self.sealed.push_back(s);
     }
 
-    /// Seals the filling buffer if its oldest record has waited the commit interval and
-    /// another buffer is free to continue in. With none free (every other buffer is
-    /// waiting on the disk) it keeps filling until it is full or one comes back: slow
-    /// commits then grow instead of turning the backlog into gaps (adaptive group commit).
+    /// Seals the filling buffer if its oldest record has waited the commit interval, a
+    /// buffer is free to continue in, and fewer than [`MAX_TIMED_AHEAD`] commits are
+    /// already sealed or in flight. Otherwise it keeps filling until it is full or the
+    /// disk catches up: the kernel runs one file's fdatasyncs one after another, so while
+    /// they are slow, commits grow instead of many small ones using up the buffers and
+    /// turning the backlog into gaps (adaptive group commit).
     pub(crate) fn seal_if_due(&mut self, now_ns: u64) {
-        if self.free.is_empty() {
+        if self.free.is_empty() || self.sealed.len() + self.inflight.len() >= MAX_TIMED_AHEAD {
             return;
         }
         if let Some(f) = self.fill {
