@@ -228,7 +228,7 @@ impl Default for JournalConfig {
             commit_bytes: 1024 * 1024,
             retain_bytes: 4 * 1024 * 1024 * 1024,
             retain_secs: 0,
-            buffers: 8,
+            buffers: 32,
         }
     }
 }

@@ -22,8 +22,9 @@ use super::stats::StatsBoard;
 
 /// Ticks read from the ring per batch.
 const BATCH: usize = 1024;
-/// Ring batches per cycle at most.
-const BATCHES_PER_CYCLE: usize = 16;
+/// Ring batches per cycle at most: the whole ring (appending is a copy), so the journal
+/// catches up in one cycle whenever the shared thread comes back to it.
+const BATCHES_PER_CYCLE: usize = super::RING_CAPACITY / BATCH;
 /// How often figures are published and the symbol log synced.
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 
@@ -196,6 +197,7 @@ impl JournalAgent {
             j.direct_io = direct.unwrap_or(false);
             j.symbols = symbols;
             j.alarm = alarm;
+            j.lapped = self.lapped;
         });
     }
 }

@@ -303,9 +303,20 @@ fn open_journal(
         .map_err(|e| format!("journal symbol log in {}: {e}", dir.display()))?;
     let w = tickwire_journal::Writer::open(cfg.journal.writer_config())
         .map_err(|e| format!("journal in {}: {e}", dir.display()))?;
-    warnings.extend(w.warnings().iter().cloned());
+    // The journal's own note on a dropped tail is said again below, in the operator's words.
+    let own = w
+        .warnings()
+        .iter()
+        .filter(|m| !m.starts_with("recovery: dropped"));
+    warnings.extend(own.cloned());
     let rec = w.recovery();
-    if let Some((path, offset)) = &rec.dropped_tail {
+    if let Some((path, 0)) = &rec.dropped_tail {
+        warnings.push(format!(
+            "journal: a torn or corrupt last batch filled all of {}; the segment was removed \
+             (it was never acknowledged as durable)",
+            path.display()
+        ));
+    } else if let Some((path, offset)) = &rec.dropped_tail {
         warnings.push(format!(
             "journal: a torn or corrupt last batch in {} was cut off at byte {offset} \
              (it was never acknowledged as durable)",

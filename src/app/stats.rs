@@ -32,6 +32,9 @@ pub struct SubscriberStats {
     pub queue_bytes: u64,
     /// Ticks it is behind the ring.
     pub lag: u64,
+    /// A replaying link's phase (`replaying`, `joining`, `live`, `ending`, `done`);
+    /// empty for a live-only link.
+    pub replay: &'static str,
 }
 
 /// The fan-out agent's figures.
@@ -80,6 +83,8 @@ pub struct JournalStats {
     pub dropped: u64,
     /// Gap records written.
     pub gaps: u64,
+    /// Seqs the ring overwrote before the journal read them (part of `dropped`).
+    pub lapped: u64,
     /// Commits completed, and failed.
     pub commits: u64,
     /// Commits that failed.

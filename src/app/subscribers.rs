@@ -629,6 +629,7 @@ impl FanoutAgent {
                     gaps: st.gaps,
                     queue_bytes: st.queue_bytes as u64,
                     lag: st.lag(tail),
+                    replay: s.replay.as_ref().map_or("", |r| r.phase.name()),
                 })
             })
             .collect();
