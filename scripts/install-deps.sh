@@ -13,11 +13,21 @@ dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
-/usr/bin/python3 -c 'import pyarrow' >/dev/null 2>&1 || true
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-deps: apt-get install ${need_apt[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# pyarrow, to read back the Parquet files `tickwire export` writes (tests/cli_replay.rs).
+# Debian 12 has no python3-pyarrow package: install the PyPI wheel for the system Python.
+if ! /usr/bin/python3 -c 'import pyarrow.parquet' >/dev/null 2>&1; then
+  echo "install-deps: pip install pyarrow"
+  /usr/bin/python3 -m pip --version >/dev/null 2>&1 || {
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
+  }
+  $sudo /usr/bin/python3 -m pip install --quiet --root-user-action=ignore --break-system-packages pyarrow
 fi
 
 # rhea, the JavaScript AMQP 1.0 client, pinned in tests/js/package.json.

@@ -27,6 +27,10 @@ enum Command {
     Bench(tickwire::cli::bench::Args),
     /// Last-value queues: dump the current values of an address.
     Lvq(tickwire::cli::lvq::Args),
+    /// Write ticks from the journal to stdout as CSV or JSON lines, optionally paced.
+    Replay(tickwire::cli::replay::Args),
+    /// Write ticks from the journal to a Parquet file.
+    Export(tickwire::cli::export::Args),
     /// Print the effective configuration as TOML (the defaults, or a file merged over them).
     Config {
         /// Configuration file to read.
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         Command::Feed(args) => tickwire::cli::feed::run(args),
         Command::Bench(args) => tickwire::cli::bench::run(args),
         Command::Lvq(args) => tickwire::cli::lvq::run(args),
+        Command::Replay(args) => tickwire::cli::replay::run(args),
+        Command::Export(args) => tickwire::cli::export::run(args),
         Command::Config { config } => load(config.as_ref()).and_then(|c| {
             print!("{}", toml::to_string(&c).map_err(|e| e.to_string())?);
             Ok(())

@@ -2,5 +2,8 @@
 //! arguments (`Args`) and a `run` function.
 
 pub mod bench;
+pub mod export;
 pub mod feed;
 pub mod lvq;
+pub mod progress;
+pub mod replay;
