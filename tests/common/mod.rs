@@ -238,3 +238,55 @@ pub fn tick_of(m: &Value) -> Option<tickwire_record::Tick> {
 pub fn has_annotation(m: &Value, key: &str) -> bool {
     !m["annotations"][key].is_null()
 }
+
+/// Two TCP ports free right now on loopback (both bound at once, so they differ), for a
+/// child appliance whose listen addresses must be known before it starts.
+pub fn free_port_pair() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ports = (
+        a.local_addr().expect("addr").port(),
+        b.local_addr().expect("addr").port(),
+    );
+    drop((a, b));
+    ports
+}
+
+/// `GET /api/stats` from the console at `addr` with plain HTTP/1.1 (bounded by socket
+/// timeouts); `None` while the console does not answer 200 with JSON.
+pub fn console_stats(addr: SocketAddr) -> Option<Value> {
+    use std::io::{Read, Write};
+    let t = Duration::from_secs(3);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(t)).ok()?;
+    s.set_write_timeout(Some(t)).ok()?;
+    let req = format!("GET /api/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return None;
+    }
+    let mut body = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body)?;
+    }
+    serde_json::from_slice(&body).ok()
+}
+
+/// Decodes an HTTP/1.1 chunked body.
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?;
+        let n = usize::from_str_radix(size.trim(), 16).ok()?;
+        if n == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(eol + 2..eol + 2 + n)?);
+        b = b.get(eol + 4 + n..)?;
+    }
+}
