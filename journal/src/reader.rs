@@ -156,6 +156,7 @@ impl Reader {
     fn index_segment_tail(&mut self, limit: Option<u64>) -> Result<bool, Error> {
         let seg_no = self.segments.len() - 1;
         let mut scanner = Scanner::starting_at(self.resume, false);
+        scanner.stop_at_zero(limit.is_some_and(|d| self.index.end_seq() > d));
         let max_steps = crate::scan::Source::len(&self.segments[seg_no].file) / ALIGN as u64 + 2;
         // A damaged region is indexed only with the batch after it: while that batch is
         // not durable, the "damage" may be a commit still being written.
@@ -184,6 +185,8 @@ impl Reader {
                     };
                     self.index.push(entry, header.last_ts.get());
                     self.resume = offset + header.disk_len(ALIGN) as u64;
+                    // Every durable seq indexed: zeros next are the unwritten tail.
+                    scanner.stop_at_zero(limit.is_some_and(|d| header.end_seq() > d));
                 }
                 Some(ScanItem::Corrupt { offset, len, .. }) => damaged = Some((offset, len)),
                 Some(ScanItem::Tail { .. }) | None => return Ok(true),

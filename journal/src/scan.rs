@@ -86,6 +86,9 @@ pub struct Scanner {
     offset: u64,
     verify: bool,
     done: bool,
+    /// A zero page where a batch should start ends the walk at once (see
+    /// [`Scanner::stop_at_zero`]).
+    stop_at_zero: bool,
     scratch: AlignedScratch,
 }
 
@@ -101,8 +104,19 @@ impl Scanner {
             offset,
             verify,
             done: false,
+            stop_at_zero: false,
             scratch: AlignedScratch::default(),
         }
+    }
+
+    /// From now on, a page of zeros where the next batch should start is the end of the
+    /// written data (a clean [`ScanItem::Tail`]) instead of a reason to search the rest of
+    /// the file for a later batch. Right for a live reader once it has indexed every
+    /// durable seq: what follows is preallocated space or a commit still in flight, and
+    /// the next walk starts again from here. Without it, a preallocated segment's whole
+    /// unwritten tail is read on every walk.
+    pub fn stop_at_zero(&mut self, on: bool) {
+        self.stop_at_zero = on;
     }
 
     /// The next item, or `None` after the [`ScanItem::Tail`].
@@ -117,6 +131,14 @@ impl Scanner {
                 Ok(Some(ScanItem::Batch {
                     offset: start,
                     header,
+                }))
+            }
+            Err(_) if self.stop_at_zero && zero_page(src, start)? => {
+                self.done = true;
+                Ok(Some(ScanItem::Tail {
+                    offset: start,
+                    torn: false,
+                    error: None,
                 }))
             }
             Err(error) => {
@@ -301,5 +323,74 @@ impl ScanSummary {
             BatchView::Gap(_) => self.gaps += 1,
             BatchView::Messages(m) => self.messages += m.count() as u64,
         }
+    }
+}
+
+/// Whether the page at `offset` is all zeros (or past the end of `src`).
+fn zero_page<S: Source + ?Sized>(src: &S, offset: u64) -> io::Result<bool> {
+    let n = src.len().saturating_sub(offset).min(ALIGN as u64) as usize;
+    let mut page = [0u8; ALIGN];
+    src.read_at(offset, &mut page[..n])?;
+    Ok(page[..n].iter().all(|&b| b == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{BatchKind, MAGIC, VERSION};
+    use tickwire_record::Tick;
+    use zerocopy::IntoBytes;
+
+    /// A one-tick batch for `seq`, padded to a page.
+    fn batch(seq: u64) -> Vec<u8> {
+        let t = Tick {
+            seq: seq.into(),
+            ..Tick::default()
+        };
+        let payload = t.as_bytes().to_vec();
+        let mut h = BatchHeader {
+            magic: MAGIC.into(),
+            version: VERSION.into(),
+            kind: BatchKind::Ticks as u8,
+            first_seq: seq.into(),
+            count: 1.into(),
+            payload_len: (payload.len() as u32).into(),
+            ..BatchHeader::default()
+        };
+        h.seal(&payload);
+        let mut out = h.as_bytes().to_vec();
+        out.extend_from_slice(&payload);
+        out.resize(ALIGN, 0);
+        out
+    }
+
+    fn walk(bytes: &[u8], stop_at_zero: bool) -> Vec<u64> {
+        let mut s = Scanner::new(false);
+        s.stop_at_zero(stop_at_zero);
+        let mut seen = Vec::new();
+        while let Some(item) = s.next(bytes).unwrap() {
+            if let ScanItem::Batch { header, .. } = item {
+                seen.push(header.first_seq.get());
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn a_zero_page_ends_the_walk_only_when_asked() {
+        // Batch 1, a page of zeros (a commit not yet written), batch 2, zeros.
+        let mut bytes = batch(1);
+        bytes.resize(2 * ALIGN, 0);
+        bytes.extend_from_slice(&batch(2));
+        bytes.resize(8 * ALIGN, 0);
+        assert_eq!(
+            walk(&bytes, false),
+            [1, 2],
+            "searching finds the later batch"
+        );
+        assert_eq!(walk(&bytes, true), [1], "stops at the first zero page");
+        // Garbage is never taken for the end, whatever the mode.
+        bytes[ALIGN] = 0xff;
+        assert_eq!(walk(&bytes, true), [1, 2]);
     }
 }

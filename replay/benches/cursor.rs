@@ -48,7 +48,11 @@ fn build() -> PathBuf {
 }
 
 fn read_all(dir: &PathBuf, keep: impl Fn(&Tick) -> bool) -> u64 {
-    let mut c = Cursor::new(Reader::open(dir).expect("reader"), Start::First, None);
+    // As the appliance opens it: live, up to the durable seq (the preallocated tail of the
+    // segment is not searched).
+    let durable = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(TICKS));
+    let reader = Reader::open_live(dir, durable).expect("reader");
+    let mut c = Cursor::new(reader, Start::First, None);
     let mut out = Vec::with_capacity(4096);
     let mut n = 0;
     loop {

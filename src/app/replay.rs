@@ -30,11 +30,15 @@ use super::body::TickEncoder;
 /// Messages per chunk at most.
 pub const CHUNK_MESSAGES: usize = 512;
 /// Chunks in flight per link (in the pipe or being sent).
-pub const CHUNKS_PER_LINK: usize = 4;
+pub const CHUNKS_PER_LINK: usize = 8;
 /// Ticks read from the journal per step.
 const READ_TICKS: usize = 4096;
-/// The longest the thread sleeps when nothing is due (new requests wake it at once).
-const IDLE_WAIT: Duration = Duration::from_millis(2);
+/// How long the thread waits while every chunk of every replay is with the fan-out (a
+/// chunk comes back within one fan-out cycle while the subscriber has credit).
+const CHUNK_WAIT: Duration = Duration::from_micros(50);
+/// How long it waits with no replay at all before looking at the stop flag again (a new
+/// request wakes it at once).
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Encoded messages and what follows them.
 #[derive(Debug, Default)]
@@ -148,6 +152,8 @@ struct Active {
     chunks_made: usize,
     /// A chunk kept while nothing was due.
     spare: Option<Chunk>,
+    /// Every chunk is with the fan-out: look again soon.
+    starved: bool,
     wake_at: Option<Instant>,
     done: bool,
 }
@@ -164,17 +170,19 @@ impl Service {
             }
             let now = Instant::now();
             let mut worked = false;
-            let mut wake = now + IDLE_WAIT;
             for a in &mut self.active {
                 worked |= step(a, &self.enc, &self.feed, &self.directory, now);
-                if let Some(w) = a.wake_at {
-                    wake = wake.min(w);
-                }
+            }
+            // After the steps: a replay that just ran out of chunks looks again soon.
+            let starved = self.active.iter().any(|a| a.starved);
+            let mut wake = now + if starved { CHUNK_WAIT } else { IDLE_WAIT };
+            for w in self.active.iter().filter_map(|a| a.wake_at) {
+                wake = wake.min(w);
             }
             self.active.retain(|a| !a.done);
             if !worked {
                 let wait = wake.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(wait.max(Duration::from_micros(50))) {
+                match rx.recv_timeout(wait.max(Duration::from_micros(20))) {
                     Ok(req) => self.open(req),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
@@ -198,6 +206,7 @@ impl Service {
                     matches: vec![0; self.directory.capacity() as usize],
                     chunks_made: 0,
                     spare: None,
+                    starved: false,
                     wake_at: None,
                     done: false,
                 });
@@ -261,8 +270,12 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
             a.done = true;
             return false;
         }
-        Err(TryRecvError::Empty) => return false,
+        Err(TryRecvError::Empty) => {
+            a.starved = true;
+            return false;
+        }
     };
+    a.starved = false;
     chunk.clear();
     if a.pos == a.held.len() && a.status.is_none() {
         a.held.clear();
