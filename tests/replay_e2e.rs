@@ -215,7 +215,8 @@ fn paced_replay_to_an_end_sends_the_marker_and_detaches_cleanly() {
     let took = ticks.last().unwrap()["t"].as_f64().unwrap() - ticks[0]["t"].as_f64().unwrap();
     let span = span_ns as f64 / 1e9;
     assert!(
-        took > span * 0.8 && took < span * 1.5 + 0.3,
+        // Above: faster than recorded is wrong. Below: generous, for a loaded machine.
+        took > span * 0.8 && took < span * 2.0 + 1.0,
         "recorded pace: {took:.3} s for {span:.3} s of recorded time"
     );
     app.stop();
@@ -265,4 +266,77 @@ fn rabbitmq_stream_offsets_and_refusals() {
         "{d}"
     );
     app.stop();
+}
+
+#[test]
+fn a_journal_that_cannot_keep_up_records_gaps_and_raises_an_alarm_without_stalling_the_feed() {
+    // Two 4 KiB commit buffers (64 ticks each) against the simulator flat out: the disk
+    // cannot keep up, by construction.
+    let (mut cfg, dir) = journal_config("overflow");
+    cfg.sim.rate = 0;
+    cfg.journal.buffers = 2;
+    cfg.journal.commit_bytes = 4096;
+    let app = appliance(&cfg);
+    let u = url(&app);
+    let live = Background::start(rhea(&sub_args(&u, "opra/#?format=map", "20000")));
+    let t0 = Instant::now();
+    let j = loop {
+        let j = app.stats.journal();
+        if j.gaps > 0 && j.durable_seq > 20_000 {
+            break j;
+        }
+        assert!(t0.elapsed() < LIMIT, "no overflow in {LIMIT:?}: {j:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(j.alarm && j.dropped > 0, "{j:?}");
+    let alarms = app.stats.to_json()["alarms"].to_string();
+    assert!(alarms.contains("journal could not keep up"), "{alarms}");
+    assert_eq!(
+        app.stats.fanout().lapped,
+        0,
+        "the feed and fan-out were not held back"
+    );
+
+    // The live subscriber is served as ever: at this rate it may fall behind and get its
+    // own ring-policy gap markers, but every seq is accounted for.
+    let lines = live.finish(LIMIT);
+    let msgs = messages(&lines);
+    assert_eq!(msgs.len(), 20_000, "{:?}", lines.last());
+    let first = msgs.iter().find_map(|m| m["body"]["seq"].as_u64()).unwrap();
+    accounted(&msgs, first, "live subscriber while the journal overflows");
+
+    // Replay says where history is missing, with gap markers, and serves the rest.
+    let lines = run_client(
+        proton_py(&sub_args(
+            &u,
+            "opra/#?replay-from=first&format=map",
+            "20000",
+        )),
+        LIMIT,
+    );
+    let gaps = accounted(&messages(&lines), app.first_seq, "replay");
+    assert!(gaps > 0, "the replay marked the journal's gaps");
+    app.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Checks that every seq from `first` on is either a tick or inside a gap marker, in
+/// order; returns the number of gap markers.
+fn accounted(msgs: &[&Value], first: u64, what: &str) -> usize {
+    let mut expected = first;
+    let mut gaps = 0;
+    for m in msgs {
+        if has_annotation(m, "tickwire:gap") {
+            gaps += 1;
+            expected += m["annotations"]["tickwire:gap"].as_u64().unwrap();
+            continue;
+        }
+        let seq = m["body"]["seq"].as_u64().unwrap();
+        assert_eq!(
+            seq, expected,
+            "{what}: every seq is a tick or inside a gap marker"
+        );
+        expected += 1;
+    }
+    gaps
 }

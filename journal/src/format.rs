@@ -72,7 +72,9 @@ pub struct BatchHeader {
     pub payload_len: U32,
     /// Receive timestamp of the first record (or when the gap was noticed), ns since epoch.
     pub first_ts: U64,
-    /// Receive timestamp of the last record, ns since epoch.
+    /// The latest receive timestamp of the batch's records (the last record's, unless
+    /// receive times went backwards within it), ns since epoch: the time index keeps a
+    /// running maximum of it.
     pub last_ts: U64,
     /// Zero; reserved for later versions.
     pub _reserved1: [u8; 16],

@@ -325,7 +325,10 @@ impl Writer {
             }
             b.count += n as u32;
             b.payload += bytes.len();
-            b.last_ts = ticks[n - 1].ts_recv.get();
+            // The latest receive time, not the last record's: receive times are not
+            // monotonic in seq order, and the time index needs every batch's maximum.
+            let latest = ticks[..n].iter().map(|t| t.ts_recv.get()).max();
+            b.last_ts = b.last_ts.max(latest.unwrap_or(0));
             let buf = f.buf;
             self.engine.buf_mut(buf)[at..at + bytes.len()].copy_from_slice(bytes);
             self.next_seq += n as u64;
