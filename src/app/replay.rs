@@ -28,7 +28,7 @@ use tickwire_replay::{Cursor, End, Pace, Pacer, Start, Status};
 use super::body::TickEncoder;
 
 /// Messages per chunk at most.
-pub const CHUNK_MESSAGES: usize = 512;
+pub const CHUNK_MESSAGES: usize = 2048;
 /// Chunks in flight per link (in the pipe or being sent).
 pub const CHUNKS_PER_LINK: usize = 8;
 /// Ticks read from the journal per step.
