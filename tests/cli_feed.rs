@@ -650,3 +650,25 @@ fn feed_sim_feeds_an_appliance_that_listens_on_multicast() {
     );
     app.stop();
 }
+
+#[test]
+fn feed_bench_reports_the_received_rate_and_every_counter() {
+    tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
+    let mut args: Vec<String> = ["feed", "bench", "--rate", "20000", "--duration", "1.5"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--warmup", "0.3", "--json"].map(String::from));
+    args.extend(plan_argv(&private_lines(2)));
+    let out = tickwire(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON report");
+    let rate = r["messages_per_sec"].as_f64().unwrap();
+    assert!(
+        (14_000.0..26_000.0).contains(&rate),
+        "received {rate} msgs/s of 20,000 offered: {r}"
+    );
+    assert_eq!(r["zero_loss"], true, "{r}");
+    let c = &r["counters"];
+    assert!(c["packets"].as_u64().unwrap() > 0 && c["duplicates"].as_u64().unwrap() > 0);
+    assert_eq!(c["messages_lost"], 0, "{r}");
+}

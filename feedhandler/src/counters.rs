@@ -125,25 +125,45 @@ impl FeedCounters {
 }
 
 fn add(t: &mut LineCounters, l: &LineCounters) {
-    t.packets += l.packets;
-    t.bytes += l.bytes;
-    t.messages += l.messages;
-    t.ticks += l.ticks;
-    t.a_wins += l.a_wins;
-    t.b_wins += l.b_wins;
-    t.duplicates += l.duplicates;
-    t.gaps_seen += l.gaps_seen;
-    t.gaps_filled += l.gaps_filled;
-    t.blocks_lost += l.blocks_lost;
-    t.messages_lost += l.messages_lost;
-    t.seq_resets += l.seq_resets;
-    t.line_integrity_timeouts += l.line_integrity_timeouts;
-    t.unknown_series += l.unknown_series;
-    t.series_index_too_large += l.series_index_too_large;
-    t.directory_full += l.directory_full;
-    t.retransmitted_blocks += l.retransmitted_blocks;
+    zip_with(t, l, |a, b| a + b);
+}
+
+impl LineCounters {
+    /// What changed since `earlier` (a copy taken before): every counter's difference,
+    /// for measuring a window.
+    pub fn since(&self, earlier: &LineCounters) -> LineCounters {
+        let mut d = *self;
+        zip_with(&mut d, earlier, u64::saturating_sub);
+        d
+    }
+}
+
+/// Sets every counter of `t` to `op(t's, l's)`.
+fn zip_with(t: &mut LineCounters, l: &LineCounters, op: impl Fn(u64, u64) -> u64) {
+    let pairs = [
+        (&mut t.packets, l.packets),
+        (&mut t.bytes, l.bytes),
+        (&mut t.messages, l.messages),
+        (&mut t.ticks, l.ticks),
+        (&mut t.a_wins, l.a_wins),
+        (&mut t.b_wins, l.b_wins),
+        (&mut t.duplicates, l.duplicates),
+        (&mut t.gaps_seen, l.gaps_seen),
+        (&mut t.gaps_filled, l.gaps_filled),
+        (&mut t.blocks_lost, l.blocks_lost),
+        (&mut t.messages_lost, l.messages_lost),
+        (&mut t.seq_resets, l.seq_resets),
+        (&mut t.line_integrity_timeouts, l.line_integrity_timeouts),
+        (&mut t.unknown_series, l.unknown_series),
+        (&mut t.series_index_too_large, l.series_index_too_large),
+        (&mut t.directory_full, l.directory_full),
+        (&mut t.retransmitted_blocks, l.retransmitted_blocks),
+    ];
+    for (a, b) in pairs {
+        *a = op(*a, b);
+    }
     for (a, b) in t.malformed.0.iter_mut().zip(l.malformed.0.iter()) {
-        *a += b;
+        *a = op(*a, *b);
     }
 }
 

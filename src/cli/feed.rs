@@ -8,6 +8,7 @@
 //! These are control-plane tools, not the data plane: they allocate freely at start-up and
 //! pace themselves with the wall clock. See `docs/feed-cli.md`.
 
+pub mod bench;
 pub mod dbn_replay;
 pub mod decode;
 mod outbox;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Play a pcap capture or a DBN file back onto the lines.
     #[command(long_about = replay::REPLAY_HELP)]
     Replay(replay::ReplayArgs),
+    /// Multicast ingest rate: a sender process on the lines, the feed handler here; the
+    /// rate received and every counter over a measured window.
+    Bench(bench::BenchArgs),
     /// Decode a capture through the feed handler: ticks, then counters (JSON).
     #[command(long_about = decode::DECODE_HELP)]
     Decode(decode::DecodeArgs),
@@ -126,6 +130,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Sim(a) => sim::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -1,0 +1,172 @@
+//! `tickwire feed bench`: the multicast ingest rate, A and B lines both live.
+//!
+//! Starts `tickwire feed sim` as a separate process (so the sender does not share this
+//! process's threads) on the line plan, receives both lines here through the feed
+//! handler (arbitration, gap recovery, normalization), and after a warm-up measures for
+//! `--duration` seconds: the rate actually received (normalized messages a second), and
+//! every line counter over the window. Zero loss means no message reported lost and no
+//! gap left unfilled in the window.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tickwire_feedhandler::counters::LineCounters;
+use tickwire_feedhandler::handler::HandlerConfig;
+
+use super::receive::Receiver;
+use super::LineArgs;
+
+/// Arguments of `tickwire feed bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The line plan (both the sender and the receiver use it).
+    #[command(flatten)]
+    pub lines: LineArgs,
+    /// Offered rate in messages a second over all lines (0 = as fast as the sender can).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Seconds received before the measured window opens.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Underlyings in the simulated universe.
+    #[arg(long, default_value_t = 100)]
+    pub underlyings: u32,
+    /// Option series per underlying.
+    #[arg(long, default_value_t = 200)]
+    pub series_per_underlying: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, serde::Serialize)]
+pub struct IngestReport {
+    /// Offered rate (0 = flat out).
+    pub offered_rate: u64,
+    /// Seconds in the measured window.
+    pub seconds: f64,
+    /// Normalized messages received a second in the window.
+    pub messages_per_sec: f64,
+    /// Datagrams received a second (both lines of every line).
+    pub datagrams_per_sec: f64,
+    /// Whether nothing was lost in the window.
+    pub zero_loss: bool,
+    /// Every counter, summed over the lines, over the window.
+    pub counters: LineCounters,
+}
+
+fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find tickwire: {e}"))?;
+    let l = &a.lines;
+    let args = [
+        ("--lines", l.lines.to_string()),
+        ("--interface", l.interface.to_string()),
+        ("--a-base", l.a_base.to_string()),
+        ("--b-base", l.b_base.to_string()),
+        ("--port-base", l.port_base.to_string()),
+        ("--retrans", l.retrans.to_string()),
+        ("--rate", a.rate.to_string()),
+        ("--duration", format!("{seconds:.3}")),
+        ("--underlyings", a.underlyings.to_string()),
+        (
+            "--series-per-underlying",
+            a.series_per_underlying.to_string(),
+        ),
+    ];
+    Command::new(exe)
+        .args(["feed", "sim"])
+        .args(args.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the sender: {e}"))
+}
+
+/// Runs the bench and prints its report.
+pub fn run(a: BenchArgs) -> Result<(), String> {
+    a.lines.validate()?;
+    if !(a.duration > 0.0 && a.warmup >= 0.0) {
+        return Err("--duration must be > 0 and --warmup >= 0".into());
+    }
+    let capacity = a.underlyings.saturating_mul(a.series_per_underlying + 1) + 1024;
+    let mut rx = Receiver::join(&a.lines, HandlerConfig::new(a.lines.lines), capacity)?;
+    let mut sender = spawn_sender(&a, a.warmup + a.duration + 1.0)?;
+    let report = measure(&a, &mut rx);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    let report = report?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
+    let mut ticks = 0u64;
+    let mut sink = |_t| ticks += 1;
+    let t0 = Instant::now();
+    // The sender needs a moment to start: wait for the first datagram (bounded).
+    while rx.packets == 0 {
+        if t0.elapsed() > Duration::from_secs(10) {
+            return Err("no datagram arrived in 10 s: is multicast on for the interface?".into());
+        }
+        rx.poll(Duration::from_millis(10), &mut sink);
+    }
+    let warm_end = Instant::now() + Duration::from_secs_f64(a.warmup);
+    while Instant::now() < warm_end {
+        rx.poll(Duration::from_millis(1), &mut sink);
+    }
+    let before = rx.handler().counters().total();
+    let packets0 = rx.packets;
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(a.duration);
+    while Instant::now() < end {
+        rx.poll(Duration::from_millis(1), &mut sink);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let c = rx.handler().counters().total().since(&before);
+    let unfilled = c.gaps_seen.saturating_sub(c.gaps_filled);
+    Ok(IngestReport {
+        offered_rate: a.rate,
+        seconds,
+        messages_per_sec: c.messages as f64 / seconds,
+        datagrams_per_sec: (rx.packets - packets0) as f64 / seconds,
+        zero_loss: c.messages_lost == 0 && c.blocks_lost == 0 && unfilled == 0,
+        counters: c,
+    })
+}
+
+fn print_report(r: &IngestReport) {
+    let offered = if r.offered_rate == 0 {
+        "flat out".to_string()
+    } else {
+        format!("{} msgs/s offered", r.offered_rate)
+    };
+    println!(
+        "feed bench: {:.0} msgs/s received ({:.0} datagrams/s, A and B), {offered}, {:.2} s",
+        r.messages_per_sec, r.datagrams_per_sec, r.seconds
+    );
+    println!(
+        "loss: {}",
+        if r.zero_loss {
+            "none"
+        } else {
+            "SOME (see counters)"
+        }
+    );
+    let c = serde_json::to_value(r.counters).unwrap_or_default();
+    if let Some(m) = c.as_object() {
+        for (k, v) in m {
+            println!("  {k:<26} {v}");
+        }
+    }
+}
