@@ -671,4 +671,25 @@ fn feed_bench_reports_the_received_rate_and_every_counter() {
     let c = &r["counters"];
     assert!(c["packets"].as_u64().unwrap() > 0 && c["duplicates"].as_u64().unwrap() > 0);
     assert_eq!(c["messages_lost"], 0, "{r}");
+
+    // From a capture: every message of it is received, once.
+    let lines = private_lines(2);
+    let cap = temp("bench.pcap");
+    write_capture(&cap, &lines, "--count 20000");
+    let mut args: Vec<String> = ["feed", "bench", "--json", "--pcap"]
+        .map(String::from)
+        .to_vec();
+    args.push(cap.display().to_string());
+    args.extend(plan_argv(&lines));
+    let out = tickwire(&args);
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON");
+    let _ = std::fs::remove_file(&cap);
+    assert_eq!(r["capture"], true, "{r}");
+    assert_eq!(r["zero_loss"], true, "{r}");
+    let got = r["counters"]["messages"].as_u64().unwrap();
+    assert!(
+        (20_000..20_100).contains(&got),
+        "the whole capture, once: {r}"
+    );
 }

@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// Option series per underlying.
     #[arg(long, default_value_t = 200)]
     pub series_per_underlying: u32,
+    /// Send this capture (`tickwire feed sim --pcap F --count N`) as fast as possible
+    /// instead of simulating: the sender then does no generating work, so the receiver is
+    /// what is measured. The window is then the whole capture, first to last datagram.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -47,6 +52,8 @@ pub struct BenchArgs {
 pub struct IngestReport {
     /// Offered rate (0 = flat out).
     pub offered_rate: u64,
+    /// Whether a capture was sent (`--pcap`) rather than the simulator.
+    pub capture: bool,
     /// Seconds in the measured window.
     pub seconds: f64,
     /// Normalized messages received a second in the window.
@@ -62,23 +69,31 @@ pub struct IngestReport {
 fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find tickwire: {e}"))?;
     let l = &a.lines;
-    let args = [
+    let mut args = vec![
         ("--lines", l.lines.to_string()),
         ("--interface", l.interface.to_string()),
         ("--a-base", l.a_base.to_string()),
         ("--b-base", l.b_base.to_string()),
         ("--port-base", l.port_base.to_string()),
         ("--retrans", l.retrans.to_string()),
-        ("--rate", a.rate.to_string()),
-        ("--duration", format!("{seconds:.3}")),
-        ("--underlyings", a.underlyings.to_string()),
-        (
-            "--series-per-underlying",
-            a.series_per_underlying.to_string(),
-        ),
     ];
+    let verb = match &a.pcap {
+        Some(p) => {
+            args.push(("--pcap", p.display().to_string()));
+            args.push(("--pace", "max".into()));
+            "replay"
+        }
+        None => {
+            args.push(("--rate", a.rate.to_string()));
+            args.push(("--duration", format!("{seconds:.3}")));
+            args.push(("--underlyings", a.underlyings.to_string()));
+            let s = a.series_per_underlying.to_string();
+            args.push(("--series-per-underlying", s));
+            "sim"
+        }
+    };
     Command::new(exe)
-        .args(["feed", "sim"])
+        .args(["feed", verb])
         .args(args.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -121,22 +136,36 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
         }
         rx.poll(Duration::from_millis(10), &mut sink);
     }
-    let warm_end = Instant::now() + Duration::from_secs_f64(a.warmup);
-    while Instant::now() < warm_end {
-        rx.poll(Duration::from_millis(1), &mut sink);
-    }
-    let before = rx.handler().counters().total();
-    let packets0 = rx.packets;
-    let start = Instant::now();
-    let end = start + Duration::from_secs_f64(a.duration);
-    while Instant::now() < end {
-        rx.poll(Duration::from_millis(1), &mut sink);
-    }
-    let seconds = start.elapsed().as_secs_f64();
+    let (before, packets0, seconds) = if a.pcap.is_some() {
+        // The whole capture: from the first datagram to the last (300 ms of quiet ends it).
+        let start = Instant::now();
+        let mut last = start;
+        while last.elapsed() < Duration::from_millis(300) {
+            if rx.poll(Duration::from_millis(1), &mut sink) > 0 {
+                last = Instant::now();
+            }
+        }
+        let seconds = last.duration_since(start).as_secs_f64().max(1e-3);
+        (Default::default(), 0, seconds)
+    } else {
+        let warm_end = Instant::now() + Duration::from_secs_f64(a.warmup);
+        while Instant::now() < warm_end {
+            rx.poll(Duration::from_millis(1), &mut sink);
+        }
+        let before = rx.handler().counters().total();
+        let packets0 = rx.packets;
+        let start = Instant::now();
+        let end = start + Duration::from_secs_f64(a.duration);
+        while Instant::now() < end {
+            rx.poll(Duration::from_millis(1), &mut sink);
+        }
+        (before, packets0, start.elapsed().as_secs_f64())
+    };
     let c = rx.handler().counters().total().since(&before);
     let unfilled = c.gaps_seen.saturating_sub(c.gaps_filled);
     Ok(IngestReport {
         offered_rate: a.rate,
+        capture: a.pcap.is_some(),
         seconds,
         messages_per_sec: c.messages as f64 / seconds,
         datagrams_per_sec: (rx.packets - packets0) as f64 / seconds,
@@ -146,7 +175,9 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
 }
 
 fn print_report(r: &IngestReport) {
-    let offered = if r.offered_rate == 0 {
+    let offered = if r.capture {
+        "a capture replayed as fast as possible".to_string()
+    } else if r.offered_rate == 0 {
         "flat out".to_string()
     } else {
         format!("{} msgs/s offered", r.offered_rate)
