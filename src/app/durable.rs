@@ -11,7 +11,8 @@
 //! 3. the journal agent, meeting the placeholder, stores the bytes at that seq
 //!    (`Writer::append_message`) — the bytes arrive in the same order as the tokens, so
 //!    the next one waiting is always this placeholder's; if the journal cannot take it,
-//!    it reports the seq back as rejected;
+//!    or the ring overwrote placeholders before the journal read them, it reports those
+//!    seqs back as not stored;
 //! 4. the fan-out, meeting the placeholder, learns the seq, and settles the delivery
 //!    `accepted` once the journal's durable seq reaches it (`rejected` if reported).
 //!
@@ -52,14 +53,15 @@ pub fn placeholder(token: u32, ts_ns: u64) -> Tick {
 pub struct FanoutEnd {
     to_feed: Sender<u32>,
     to_journal: Sender<(u32, Vec<u8>)>,
-    rejected: Receiver<u64>,
+    rejected: Receiver<(u64, u64)>,
     durable: Arc<AtomicU64>,
     next_token: u32,
     /// Token → the delivery waiting for its seq.
     by_token: std::collections::HashMap<u32, Waiting>,
     /// Deliveries with a seq, in seq order, waiting for the durable point.
     by_seq: VecDeque<(u64, Waiting)>,
-    rejected_seqs: Vec<u64>,
+    /// `(first, count)` ranges of seqs the journal did not store.
+    rejected_ranges: Vec<(u64, u64)>,
 }
 
 /// The feed agent's end: tokens to sequence.
@@ -72,8 +74,9 @@ pub struct FeedEnd {
 pub struct JournalEnd {
     /// `(token, message)` in the order the tokens were issued.
     pub messages: Receiver<(u32, Vec<u8>)>,
-    /// Seqs of messages the journal could not take.
-    pub rejected: Sender<u64>,
+    /// `(first, count)`: seqs the journal did not store (a refused message, or a range
+    /// the ring overwrote before the journal read it).
+    pub rejected: Sender<(u64, u64)>,
 }
 
 /// Which delivery a durable publish was.
@@ -103,7 +106,7 @@ pub fn channels(durable: Arc<AtomicU64>) -> (FanoutEnd, FeedEnd, JournalEnd) {
             next_token: 0,
             by_token: std::collections::HashMap::with_capacity(IN_FLIGHT),
             by_seq: VecDeque::with_capacity(IN_FLIGHT),
-            rejected_seqs: Vec::new(),
+            rejected_ranges: Vec::new(),
         },
         FeedEnd { tokens },
         JournalEnd {
@@ -159,9 +162,15 @@ impl FanoutEnd {
     /// The next delivery that can be settled now, if any.
     pub fn poll(&mut self) -> Option<Outcome> {
         let &(seq, w) = self.by_seq.front()?;
-        self.rejected_seqs.extend(self.rejected.try_iter());
-        if let Some(i) = self.rejected_seqs.iter().position(|&s| s == seq) {
-            self.rejected_seqs.swap_remove(i);
+        self.rejected_ranges.extend(self.rejected.try_iter());
+        // Waiting seqs only grow: ranges wholly below this one are done with.
+        self.rejected_ranges
+            .retain(|&(f, n)| f.saturating_add(n) > seq);
+        if self
+            .rejected_ranges
+            .iter()
+            .any(|&(f, n)| (f..f.saturating_add(n)).contains(&seq))
+        {
             self.by_seq.pop_front();
             return Some(Outcome::Lost(w));
         }
@@ -214,7 +223,7 @@ mod tests {
         fan.sequenced(&p0);
         fan.sequenced(&p1);
         assert_eq!(fan.poll(), None, "not durable yet");
-        journal.rejected.send(11).unwrap();
+        journal.rejected.send((11, 1)).unwrap();
         durable.store(10, Ordering::Release);
         assert_eq!(fan.poll(), Some(Outcome::Durable(waiting(1))));
         assert_eq!(fan.poll(), Some(Outcome::Lost(waiting(2))));

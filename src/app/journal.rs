@@ -121,7 +121,7 @@ impl JournalAgent {
                 .filter(|a| *a == Appended::Queued)
         });
         if stored.is_none() {
-            let _ = end.rejected.try_send(seq);
+            let _ = end.rejected.try_send((seq, 1));
         }
     }
 
@@ -140,8 +140,15 @@ impl JournalAgent {
         }
         let mut total = 0;
         for _ in 0..BATCHES_PER_CYCLE {
+            let from = self.reader.cursor();
             let rb = self.reader.read(&mut self.batch);
             self.lapped += rb.lost;
+            if rb.lost > 0 {
+                // Durable publishes among the overwritten seqs were not stored.
+                if let Some(end) = &self.durable {
+                    let _ = end.rejected.try_send((from, rb.lost));
+                }
+            }
             if rb.n == 0 {
                 break;
             }
