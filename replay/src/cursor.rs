@@ -9,10 +9,14 @@ use crate::spec::{End, Start};
 /// 1 MiB commit size; larger batches are served in pieces).
 const HELD: usize = 1 << 16;
 
+/// Ticks one [`Cursor::fill`] call looks at, at most, so a filter that keeps few does
+/// not read a whole journal in one call.
+const CONSIDER_PER_CALL: usize = 1 << 18;
+
 /// What [`Cursor::fill`] stopped at, after the ticks it put in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// The output is full; more follows.
+    /// The output is full, or enough was looked at for one call; more follows.
     More,
     /// The journal has no record of `count` seqs from `first` (a gap record, or damage
     /// skipped): tell the reader before the ticks that follow.
@@ -107,15 +111,16 @@ impl Cursor {
         max: usize,
         mut keep: impl FnMut(&Tick) -> bool,
     ) -> Status {
-        let mut added = 0;
+        let (mut added, mut considered) = (0, 0);
         loop {
             if let Some(last_seq) = self.ended {
                 return Status::Ended { last_seq };
             }
             while self.pos < self.held.len() {
-                if added == max {
+                if added == max || considered == CONSIDER_PER_CALL {
                     return Status::More;
                 }
+                considered += 1;
                 let t = &self.held[self.pos];
                 let seq = t.seq.get();
                 if seq < self.next {

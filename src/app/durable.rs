@@ -62,6 +62,8 @@ pub struct FanoutEnd {
     by_seq: VecDeque<(u64, Waiting)>,
     /// `(first, count)` ranges of seqs the journal did not store.
     rejected_ranges: Vec<(u64, u64)>,
+    /// Deliveries whose placeholder the fan-out never saw (its ring reader was lapped).
+    lost: Vec<Waiting>,
 }
 
 /// The feed agent's end: tokens to sequence.
@@ -107,6 +109,7 @@ pub fn channels(durable: Arc<AtomicU64>) -> (FanoutEnd, FeedEnd, JournalEnd) {
             by_token: std::collections::HashMap::with_capacity(IN_FLIGHT),
             by_seq: VecDeque::with_capacity(IN_FLIGHT),
             rejected_ranges: Vec::new(),
+            lost: Vec::new(),
         },
         FeedEnd { tokens },
         JournalEnd {
@@ -137,20 +140,33 @@ impl FanoutEnd {
         if self.to_journal.try_send((token, message)).is_err() {
             return false;
         }
+        // The token is spent either way: the journal skips bytes whose placeholder never
+        // comes, and must never take them for a later publish's.
+        self.next_token = self.next_token.wrapping_add(1);
         if self.to_feed.try_send(token).is_err() {
-            // Cannot happen while the journal channel had room (same capacity, fewer
-            // entries); the journal would skip the orphaned bytes by token.
             return false;
         }
-        self.next_token = self.next_token.wrapping_add(1);
         self.by_token.insert(token, w);
         true
     }
 
-    /// A placeholder met in the ring: its delivery now has a seq.
+    /// A placeholder met in the ring: its delivery now has a seq. Tokens are sequenced in
+    /// the order they were issued, so any older token still waiting lost its placeholder
+    /// (the fan-out's reader was lapped past it): those are settled as lost.
     pub fn sequenced(&mut self, t: &Tick) {
-        if let Some(w) = self.by_token.remove(&t.feed_seq.get()) {
+        let token = t.feed_seq.get();
+        if let Some(w) = self.by_token.remove(&token) {
             self.by_seq.push_back((t.seq.get(), w));
+        }
+        let older = |k: u32| (token.wrapping_sub(k) as i32) > 0;
+        if self.by_token.keys().any(|&k| older(k)) {
+            let lost = &mut self.lost;
+            self.by_token.retain(|&k, w| {
+                if older(k) {
+                    lost.push(*w);
+                }
+                !older(k)
+            });
         }
     }
 
@@ -159,13 +175,24 @@ impl FanoutEnd {
         self.by_seq.is_empty()
     }
 
-    /// The next delivery that can be settled now, if any.
-    pub fn poll(&mut self) -> Option<Outcome> {
-        let &(seq, w) = self.by_seq.front()?;
+    /// The next delivery that can be settled now, if any. `horizon` is the next seq the
+    /// fan-out will read: no delivery still to be sequenced has a seq below it.
+    pub fn poll(&mut self, horizon: u64) -> Option<Outcome> {
+        if let Some(w) = self.lost.pop() {
+            return Some(Outcome::Lost(w));
+        }
+        // The durable point first, then the refusals: the journal reports a refusal
+        // before the commit that moves the durable point past it.
+        let durable = self.durable.load(Ordering::Acquire);
         self.rejected_ranges.extend(self.rejected.try_iter());
-        // Waiting seqs only grow: ranges wholly below this one are done with.
+        // Waiting seqs only grow: ranges wholly below every seq still to settle are done.
+        let low = self
+            .by_seq
+            .front()
+            .map_or(horizon, |&(s, _)| s.min(horizon));
         self.rejected_ranges
-            .retain(|&(f, n)| f.saturating_add(n) > seq);
+            .retain(|&(f, n)| f.saturating_add(n) > low);
+        let &(seq, w) = self.by_seq.front()?;
         if self
             .rejected_ranges
             .iter()
@@ -174,7 +201,7 @@ impl FanoutEnd {
             self.by_seq.pop_front();
             return Some(Outcome::Lost(w));
         }
-        if self.durable.load(Ordering::Acquire) >= seq {
+        if durable >= seq {
             self.by_seq.pop_front();
             return Some(Outcome::Durable(w));
         }
@@ -222,11 +249,22 @@ mod tests {
         assert!(is_placeholder(&p0));
         fan.sequenced(&p0);
         fan.sequenced(&p1);
-        assert_eq!(fan.poll(), None, "not durable yet");
+        assert_eq!(fan.poll(12), None, "not durable yet");
         journal.rejected.send((11, 1)).unwrap();
         durable.store(10, Ordering::Release);
-        assert_eq!(fan.poll(), Some(Outcome::Durable(waiting(1))));
-        assert_eq!(fan.poll(), Some(Outcome::Lost(waiting(2))));
+        assert_eq!(fan.poll(12), Some(Outcome::Durable(waiting(1))));
+        assert_eq!(fan.poll(12), Some(Outcome::Lost(waiting(2))));
         assert!(fan.is_idle());
+
+        // The fan-out's reader lapped past token 2's placeholder: token 3's arrival
+        // settles it as lost.
+        assert!(fan.submit(waiting(3), b"three".to_vec()));
+        assert!(fan.submit(waiting(4), b"four".to_vec()));
+        let mut p3 = placeholder(3, 7);
+        p3.seq = 20.into();
+        fan.sequenced(&p3);
+        assert_eq!(fan.poll(21), Some(Outcome::Lost(waiting(3))));
+        durable.store(20, Ordering::Release);
+        assert_eq!(fan.poll(21), Some(Outcome::Durable(waiting(4))));
     }
 }

@@ -41,6 +41,7 @@ pub struct JournalAgent {
     lapped: u64,
     last_housekeeping: Instant,
     alarm_raised: bool,
+    failure_reported: bool,
     /// Durable publishes' bytes, in token order (see `durable.rs`).
     durable: Option<JournalEnd>,
 }
@@ -69,6 +70,7 @@ impl JournalAgent {
             lapped: 0,
             last_housekeeping: Instant::now(),
             alarm_raised: false,
+            failure_reported: false,
             durable: None,
         };
         agent.publish_stats();
@@ -165,15 +167,22 @@ impl JournalAgent {
         if let Err(e) = self.symbols.sync() {
             self.stats.raise(&format!("journal symbol log: {e}"));
         }
-        if self.writer.alarm() && !self.alarm_raised {
+        let failed = self.writer.last_error().map(|e| e.to_string());
+        if let Some(e) = failed.filter(|_| !self.failure_reported) {
+            self.failure_reported = true;
+            self.stats.raise(&format!("journal stopped capturing: {e}"));
+            // Nothing past the durable point will be stored: durable publishes waiting
+            // there are refused rather than left hanging.
+            if let Some(end) = &self.durable {
+                let from = self.writer.durable_seq() + 1;
+                let _ = end.rejected.try_send((from, u64::MAX - from));
+            }
+        } else if self.writer.alarm() && !self.alarm_raised && !self.failure_reported {
             self.alarm_raised = true;
-            let why = match self.writer.last_error() {
-                Some(e) => format!("journal stopped capturing: {e}"),
-                None => "journal could not keep up: some ticks are not captured (see the \
-                         gap records; journal.dropped counts them)"
-                    .to_string(),
-            };
-            self.stats.raise(&why);
+            self.stats.raise(
+                "journal could not keep up: some ticks are not captured (see the gap \
+                 records; journal.dropped counts them)",
+            );
         }
         self.publish_stats();
     }

@@ -36,6 +36,10 @@ const READ_TICKS: usize = 4096;
 /// How long the thread waits while every chunk of every replay is with the fan-out (a
 /// chunk comes back within one fan-out cycle while the subscriber has credit).
 const CHUNK_WAIT: Duration = Duration::from_micros(50);
+/// After this long without a chunk back (a subscriber without credit), wait longer.
+const STARVED_LONG: Duration = Duration::from_millis(10);
+/// The wait then.
+const STARVED_WAIT: Duration = Duration::from_millis(1);
 /// How long it waits with no replay at all before looking at the stop flag again (a new
 /// request wakes it at once).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -152,8 +156,9 @@ struct Active {
     chunks_made: usize,
     /// A chunk kept while nothing was due.
     spare: Option<Chunk>,
-    /// Every chunk is with the fan-out: look again soon.
-    starved: bool,
+    /// Since when every chunk has been with the fan-out (look again soon, then less
+    /// often: a subscriber without credit keeps them).
+    starved_since: Option<Instant>,
     wake_at: Option<Instant>,
     done: bool,
 }
@@ -174,8 +179,13 @@ impl Service {
                 worked |= step(a, &self.enc, &self.feed, &self.directory, now);
             }
             // After the steps: a replay that just ran out of chunks looks again soon.
-            let starved = self.active.iter().any(|a| a.starved);
-            let mut wake = now + if starved { CHUNK_WAIT } else { IDLE_WAIT };
+            let starved = self.active.iter().filter_map(|a| a.starved_since).max();
+            let idle = match starved {
+                Some(t) if now.duration_since(t) < STARVED_LONG => CHUNK_WAIT,
+                Some(_) => STARVED_WAIT,
+                None => IDLE_WAIT,
+            };
+            let mut wake = now + idle;
             for w in self.active.iter().filter_map(|a| a.wake_at) {
                 wake = wake.min(w);
             }
@@ -206,7 +216,7 @@ impl Service {
                     matches: vec![0; self.directory.capacity() as usize],
                     chunks_made: 0,
                     spare: None,
-                    starved: false,
+                    starved_since: None,
                     wake_at: None,
                     done: false,
                 });
@@ -271,11 +281,11 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
             return false;
         }
         Err(TryRecvError::Empty) => {
-            a.starved = true;
+            a.starved_since.get_or_insert(now);
             return false;
         }
     };
-    a.starved = false;
+    a.starved_since = None;
     chunk.clear();
     if a.pos == a.held.len() && a.status.is_none() {
         a.held.clear();

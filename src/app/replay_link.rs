@@ -20,7 +20,7 @@ use tickwire_record::Tick;
 use super::attach::ReplaySpec;
 use super::body::TickEncoder;
 use super::replay::{Chunk, ReplayService, Request, CHUNKS_PER_LINK};
-use tickwire_replay::{Start, Status};
+use tickwire_replay::{End, Start, Status};
 
 /// Where a replaying link is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,16 +182,26 @@ impl ReplayLink {
         if seq < self.min_seq {
             return false;
         }
-        if self
-            .spec
-            .end
-            .is_some_and(|e| e.is_past(seq, t.ts_recv.get()))
-        {
-            self.phase = Phase::Ending { last: self.last };
+        if let Some(e) = self.spec.end.filter(|e| e.is_past(seq, t.ts_recv.get())) {
+            let last = match e {
+                End::Seq(n) => n,
+                End::TimeNs(_) => self.last,
+            };
+            self.phase = Phase::Ending { last };
             return false;
         }
         self.last = seq;
         true
+    }
+
+    /// Ends a live link whose `seq:N` end the fan-out has routed past, even if no tick
+    /// for its addresses came after N (a quiet instrument).
+    pub fn check_end(&mut self, routed_to: u64) {
+        if let (Phase::Live, Some(End::Seq(n))) = (self.phase, self.spec.end) {
+            if routed_to > n {
+                self.phase = Phase::Ending { last: n };
+            }
+        }
     }
 
     /// Whether the end marker is due now (ending, and nothing left queued).
@@ -246,11 +256,15 @@ pub fn join(
                 start: Start::Seq(r.last.max(next - 1) + 1),
                 ..r.spec
             };
-            if let Some(again) = ReplayLink::start(ctx.service, spec, sub) {
-                *r = ReplayLink {
-                    last: r.last,
-                    ..again
-                };
+            match ReplayLink::start(ctx.service, spec, sub) {
+                Some(again) => {
+                    *r = ReplayLink {
+                        last: r.last,
+                        ..again
+                    }
+                }
+                // The service is not taking requests now: try the join again next cycle.
+                None => r.phase = Phase::Joining { next },
             }
             return None;
         }

@@ -452,7 +452,8 @@ impl FanoutAgent {
                         self.router.unsubscribe(route);
                     }
                 }
-                Phase::Replaying | Phase::Live => {}
+                Phase::Live => r.check_end(self.reader.cursor()),
+                Phase::Replaying => {}
             }
         }
         self.replaying = count;

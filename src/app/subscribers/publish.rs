@@ -103,7 +103,8 @@ impl FanoutAgent {
         let Some(end) = self.durable.as_mut() else {
             return;
         };
-        while let Some(o) = end.poll() {
+        let horizon = self.reader.cursor();
+        while let Some(o) = end.poll(horizon) {
             let (w, state) = match o {
                 Outcome::Durable(w) => (w, DeliveryState::Accepted),
                 Outcome::Lost(w) => {
