@@ -108,6 +108,13 @@ fn run(args: RunArgs) -> Result<(), String> {
     if let Some(c) = running.console_addr {
         eprintln!("  console    http://{c}");
     }
+    if config.journal.enabled {
+        let dir = config.journal.dir.display();
+        eprintln!(
+            "  journal    {dir} (numbering from seq {})",
+            running.first_seq
+        );
+    }
     for w in &running.warnings {
         eprintln!("  warning: {w}");
     }
