@@ -316,15 +316,20 @@ enum Ev {
 }
 
 /// Epochs of blocks (block numbering); epoch `e > 0` starts with a reset block at seq 1.
-/// Every epoch is 20..300 blocks, so with one event per microsecond every reset comes
+/// Every epoch is 60..300 blocks, so with one event per microsecond every reset comes
 /// well within `reset_grace_ns` (100 ms) of the one before. A reset block and an epoch's
 /// last block are never lost on both lines (nothing could tell such a loss).
-fn make_epochs(rng: &mut Rng) -> Vec<Vec<Block>> {
+///
+/// Out of scope (docs/feed-handler.md): an epoch shorter than the skew between the lines.
+/// With 20-block epochs, 20% loss and a 16-packet skew, one line can lose a reset and
+/// deliver the *next* reset before the other line has delivered the first: the epoch in
+/// between is then skipped (seed 0x1f885e5282dec5b8 under 20..300).
+fn make_epochs(rng: &mut Rng, min_len: u64) -> Vec<Vec<Block>> {
     let n_epochs = 2 + rng.below(6) as usize;
     let loss = [0, 5, 20][rng.below(3) as usize];
     let mut epochs = Vec::new();
     for e in 0..n_epochs {
-        let n = 20 + rng.below(280) as usize;
+        let n = (min_len + rng.below(300 - min_len)) as usize;
         let mut v = Vec::with_capacity(n);
         for i in 0..n {
             let keep = (e > 0 && i == 0) || i == n - 1;
@@ -369,8 +374,12 @@ fn epoch_order(rng: &mut Rng, epochs: &[Vec<Block>], side: Side) -> Vec<(usize, 
 }
 
 fn run_resets(seed: u64) {
+    run_resets_with(seed, 60);
+}
+
+fn run_resets_with(seed: u64, min_len: u64) {
     let mut rng = Rng(seed);
-    let epochs = make_epochs(&mut rng);
+    let epochs = make_epochs(&mut rng, min_len);
     let a = epoch_order(&mut rng, &epochs, Side::A);
     let b = epoch_order(&mut rng, &epochs, Side::B);
     let mut cfg = ArbiterConfig::new(1, 64);
@@ -504,4 +513,12 @@ fn frequent_resets_fixed_seeds() {
             std::panic::resume_unwind(e);
         }
     }
+}
+
+/// A seed the property found: one line lost a reset and ran two epochs ahead; a block of
+/// the later epoch was released in the earlier one (fixed: `Arbiter::side_back`).
+#[test]
+fn resets_regression_seed_495084052b74d2f1() {
+    // Found with epochs of 20..300 blocks.
+    run_resets_with(0x4950_8405_2b74_d2f1, 20);
 }

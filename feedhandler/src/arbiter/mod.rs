@@ -124,6 +124,10 @@ pub struct Arbiter {
     side_top: [(u64, u32); 2],
     /// Per side: it went back in sequence while forward in time, a reset not seen yet.
     unseen_reset: [bool; 2],
+    /// Per side, the stamps just before and just after the last time it went back in
+    /// sequence without a reset to explain it: a reset applied later explains it only if
+    /// stamped after the `before` (otherwise the side has passed yet another reset).
+    side_back: [Option<(u64, u64)>; 2],
     /// Until this time after a reset, blocks more than a window beyond the highest new
     /// block seen are taken for old-epoch stragglers: `(until_ns, highest end)`.
     reset_guard: Option<(u64, u32)>,
@@ -163,6 +167,7 @@ impl Arbiter {
             side_top: [(0, 0); 2],
             prev_stamp: 0,
             unseen_reset: [false; 2],
+            side_back: [None; 2],
             reset_guard: None,
             counters: ArbiterCounters::default(),
             cfg,

@@ -96,7 +96,11 @@ impl Arbiter {
             self.pending_reset = Some(seq);
         }
         self.counters.resets += 1;
-        self.unseen_reset = [false; 2];
+        // A side that went back in sequence after this reset's stamp has passed a later
+        // reset too (its copy lost, the other line's not delivered yet): it stays unseen.
+        for (u, back) in self.unseen_reset.iter_mut().zip(self.side_back) {
+            *u = stamp != 0 && back.is_some_and(|(before, _)| before >= stamp);
+        }
         self.prev_stamp = self.last_reset.map_or(0, |r| r.stamp);
         self.last_reset = Some(ResetMark::new(side_index(side), seq, stamp, now_ns));
         let until = now_ns.saturating_add(self.cfg.reset_grace_ns);
@@ -220,6 +224,7 @@ impl Arbiter {
             let known = self.last_reset.is_some_and(|r| top_stamp <= r.stamp);
             if top_stamp != 0 && meta.seq < top_seq && !known {
                 self.unseen_reset[s] = true;
+                self.side_back[s] = Some((top_stamp, stamp));
             }
             self.side_top[s] = (stamp, meta.seq);
         }
