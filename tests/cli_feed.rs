@@ -42,7 +42,10 @@ fn private_lines(lines: u8) -> LineArgs {
         a_base: Ipv4Addr::new(239, 215, (salt % 250) as u8, 0),
         b_base: Ipv4Addr::new(239, 216, (salt % 250) as u8, 0),
         port_base: 31_000 + (salt % 300) * 100,
-        retrans: SocketAddr::from(([127, 0, 0, 1], 41_000 + salt % 9_000)),
+        // A port the kernel says is free now, not a formula that may hit an ephemeral one.
+        retrans: std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 41_000 + salt % 9_000))),
     }
 }
 

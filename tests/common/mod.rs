@@ -33,7 +33,12 @@ pub fn private_config(rate: u64) -> Config {
     c.feed.a_base = Ipv4Addr::new(239, 201, (salt % 250) as u8, 0);
     c.feed.b_base = Ipv4Addr::new(239, 202, (salt % 250) as u8, 0);
     c.feed.port_base = 20_000 + (salt % 400) * 100;
-    c.feed.retrans = SocketAddr::from(([127, 0, 0, 1], 40_000 + salt % 20_000));
+    // A port the kernel says is free now (a fixed formula once collided with another
+    // process's ephemeral port).
+    let free = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map_or(40_000 + salt % 20_000, |a| a.port());
+    c.feed.retrans = SocketAddr::from(([127, 0, 0, 1], free));
     c.feed.directory_capacity = 100_000;
     c.sim.underlyings = 8;
     c.sim.series_per_underlying = 20;
