@@ -49,19 +49,6 @@ fn private_lines(lines: u8) -> LineArgs {
     }
 }
 
-fn plan_argv(l: &LineArgs) -> Vec<String> {
-    [
-        ("--lines", l.lines.to_string()),
-        ("--a-base", l.a_base.to_string()),
-        ("--b-base", l.b_base.to_string()),
-        ("--port-base", l.port_base.to_string()),
-        ("--retrans", l.retrans.to_string()),
-    ]
-    .into_iter()
-    .flat_map(|(k, v)| [k.to_string(), v])
-    .collect()
-}
-
 fn temp(name: &str) -> PathBuf {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("tw-cli-feed-{}-{n}-{name}", std::process::id()))
@@ -83,7 +70,7 @@ fn tickwire(args: &[String]) -> Output {
 /// Writes a capture with `tickwire feed sim --pcap`; returns the parsed arguments too.
 fn write_capture(path: &Path, lines: &LineArgs, sim: &str) -> SimArgs {
     let mut argv: Vec<String> = sim.split_whitespace().map(str::to_string).collect();
-    argv.extend(plan_argv(lines));
+    argv.extend(lines.to_args());
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let parsed = SimArgs::parse_from(&refs).expect("valid sim arguments");
     let mut full = vec!["feed".to_string(), "sim".into(), "--pcap".into()];
@@ -556,7 +543,7 @@ fn dbn_replay_sends_the_real_opra_records() {
         "--pace".into(),
         "max".into(),
     ];
-    argv.extend(plan_argv(&lines));
+    argv.extend(lines.to_args());
     argv.push("--dbn".into());
     argv.extend(["definition", "trades", "cbbo-1s", "statistics"].map(dbn_file));
     let (ticks, _, summary) = receive_while(&mut rx, spawn_replay(&argv));
@@ -627,7 +614,7 @@ fn feed_sim_feeds_an_appliance_that_listens_on_multicast() {
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    argv.extend(plan_argv(&lines));
+    argv.extend(lines.to_args());
     let sim = SimArgs::parse_from(&argv[2..].iter().map(String::as_str).collect::<Vec<_>>())
         .expect("valid arguments");
     let out = tickwire(&argv);
@@ -661,7 +648,7 @@ fn feed_bench_reports_the_received_rate_and_every_counter() {
         .map(String::from)
         .to_vec();
     args.extend(["--warmup", "0.3", "--json"].map(String::from));
-    args.extend(plan_argv(&private_lines(2)));
+    args.extend(private_lines(2).to_args());
     let out = tickwire(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     let r: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON report");
@@ -683,7 +670,7 @@ fn feed_bench_reports_the_received_rate_and_every_counter() {
         .map(String::from)
         .to_vec();
     args.push(cap.display().to_string());
-    args.extend(plan_argv(&lines));
+    args.extend(lines.to_args());
     let out = tickwire(&args);
     let r: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON");

@@ -115,6 +115,21 @@ impl LineArgs {
         LinePlan::new(&self.feed_config())
     }
 
+    /// This plan as the command-line flags that give it (for a child `tickwire feed`).
+    pub fn to_args(&self) -> Vec<String> {
+        [
+            ("--lines", self.lines.to_string()),
+            ("--interface", self.interface.to_string()),
+            ("--a-base", self.a_base.to_string()),
+            ("--b-base", self.b_base.to_string()),
+            ("--port-base", self.port_base.to_string()),
+            ("--retrans", self.retrans.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect()
+    }
+
     /// Checks the line count.
     pub fn validate(&self) -> Result<(), String> {
         if self.lines == 0 || self.lines > 96 {

@@ -68,15 +68,7 @@ pub struct IngestReport {
 
 fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find tickwire: {e}"))?;
-    let l = &a.lines;
-    let mut args = vec![
-        ("--lines", l.lines.to_string()),
-        ("--interface", l.interface.to_string()),
-        ("--a-base", l.a_base.to_string()),
-        ("--b-base", l.b_base.to_string()),
-        ("--port-base", l.port_base.to_string()),
-        ("--retrans", l.retrans.to_string()),
-    ];
+    let mut args: Vec<(&str, String)> = Vec::new();
     let verb = match &a.pcap {
         Some(p) => {
             args.push(("--pcap", p.display().to_string()));
@@ -94,6 +86,7 @@ fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
     };
     Command::new(exe)
         .args(["feed", verb])
+        .args(a.lines.to_args())
         .args(args.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
