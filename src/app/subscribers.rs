@@ -402,10 +402,7 @@ impl FanoutAgent {
             replay,
         });
         if let Some(r) = route {
-            if self.by_route.len() <= r.index() {
-                self.by_route.resize(r.index() + 1, u32::MAX);
-            }
-            self.by_route[r.index()] = sub_slot as u32;
+            map_route(&mut self.by_route, r, sub_slot);
         }
     }
 
@@ -441,10 +438,7 @@ impl FanoutAgent {
                     };
                     if let Some(route) = join(r, req, q, ctx) {
                         s.route = Some(route);
-                        if self.by_route.len() <= route.index() {
-                            self.by_route.resize(route.index() + 1, u32::MAX);
-                        }
-                        self.by_route[route.index()] = slot as u32;
+                        map_route(&mut self.by_route, route, slot);
                     }
                 }
                 Phase::Ending { .. } | Phase::Done => {
@@ -644,6 +638,14 @@ impl FanoutAgent {
             f.subscribers = subs;
         });
     }
+}
+
+/// Records that routing entry `route` delivers to the link in `subs[slot]`.
+fn map_route(by_route: &mut Vec<u32>, route: SubId, slot: usize) {
+    if by_route.len() <= route.index() {
+        by_route.resize(route.index() + 1, u32::MAX);
+    }
+    by_route[route.index()] = slot as u32;
 }
 
 /// Asks the replay service for a link's history, or says why it cannot.

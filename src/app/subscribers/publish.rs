@@ -32,8 +32,14 @@ impl FanoutAgent {
                 .ok()
                 .and_then(|m| m.header)
                 .is_some_and(|h| h.durable);
+        let w = Waiting {
+            conn: slot,
+            link: d.link,
+            delivery_id: d.delivery_id,
+            presettled: d.settled,
+        };
         if let Some(conn) = self.conns[slot].as_mut() {
-            if !d.settled && !durable {
+            if !durable {
                 let state = match &outcome {
                     Ok(()) => DeliveryState::Accepted,
                     Err(r) => DeliveryState::Rejected(Some(ErrorCondition::new(
@@ -41,7 +47,7 @@ impl FanoutAgent {
                         r.description.clone(),
                     ))),
                 };
-                settle(conn, &d, state);
+                settle(conn, w, state);
             }
             if conn.engine.credit(d.link) < PUBLISH_CREDIT / 2 {
                 let _ = conn.engine.grant_credit(d.link, PUBLISH_CREDIT, false);
@@ -52,7 +58,7 @@ impl FanoutAgent {
         }
         self.forward(&pub_addr, &d.message);
         if durable {
-            self.submit_durable(slot, d);
+            self.submit_durable(w, d.message);
         }
     }
 
@@ -76,25 +82,19 @@ impl FanoutAgent {
     }
 
     /// Hands a durable publish to the journal; refuses it if too many are in flight.
-    fn submit_durable(&mut self, slot: usize, d: Delivery) {
+    fn submit_durable(&mut self, w: Waiting, message: Vec<u8>) {
         let Some(end) = self.durable.as_mut() else {
             return;
         };
-        let w = Waiting {
-            conn: slot,
-            link: d.link,
-            delivery_id: d.delivery_id,
-            presettled: d.settled,
-        };
-        if end.submit(w, d.message) {
+        if end.submit(w, message) {
             return;
         }
-        if let Some(conn) = self.conns[slot].as_mut() {
+        if let Some(conn) = self.conns[w.conn].as_mut() {
             let err = ErrorCondition::new(
                 "amqp:resource-limit-exceeded",
                 "too many durable publishes waiting for the journal; retry",
             );
-            settle_waiting(conn, w, DeliveryState::Rejected(Some(err)));
+            settle(conn, w, DeliveryState::Rejected(Some(err)));
         }
     }
 
@@ -116,19 +116,14 @@ impl FanoutAgent {
                 }
             };
             if let Some(conn) = self.conns.get_mut(w.conn).and_then(Option::as_mut) {
-                settle_waiting(conn, w, state);
+                settle(conn, w, state);
             }
         }
     }
 }
 
-fn settle(conn: &mut super::Conn, d: &Delivery, state: DeliveryState) {
-    let _ = conn
-        .engine
-        .disposition(d.link, d.delivery_id, d.delivery_id, true, Some(state));
-}
-
-fn settle_waiting(conn: &mut super::Conn, w: Waiting, state: DeliveryState) {
+/// Settles a publish with `state`, unless its publisher settled it already.
+fn settle(conn: &mut super::Conn, w: Waiting, state: DeliveryState) {
     if !w.presettled {
         let _ = conn
             .engine
