@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,13 +16,6 @@ use tickwire_journal::{ReadItem, Reader};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const SIZE: usize = 48;
-
-fn journal_dir(tag: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("durable-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// The body the publisher sends as its `k`-th message (`--size`): see proton_client.py.
 fn body(k: usize) -> Vec<u8> {
@@ -66,11 +58,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn durable_publishes_are_journaled_before_they_are_accepted() {
-    let dir = journal_dir("inproc");
-    let mut cfg = private_config(2_000);
-    cfg.journal.enabled = true;
-    cfg.journal.dir = dir.clone();
-    cfg.journal.segment_bytes = 16 << 20;
+    let dir = fresh_test_dir("durable-inproc");
+    let cfg = private_journal_config(2_000, &dir);
     let app = appliance(&cfg);
     let u = url(&app);
     let size = SIZE.to_string();
@@ -103,14 +92,6 @@ fn durable_publishes_are_journaled_before_they_are_accepted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn every_accepted_durable_publish_survives_kill_9() {
     let seed: u64 = std::env::var("TICKWIRE_SEED")
@@ -129,15 +110,12 @@ fn every_accepted_durable_publish_survives_kill_9() {
         state ^= state << 17;
         400 + state % 1_100
     };
-    let dir = journal_dir("kill9");
+    let dir = fresh_test_dir("durable-kill9");
     tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
     let mut total = 0;
     for round in 0..3 {
-        let mut cfg = private_config(20_000);
-        cfg.journal.enabled = true;
-        cfg.journal.dir = dir.clone();
-        cfg.journal.segment_bytes = 16 << 20;
-        let port = free_port();
+        let mut cfg = private_journal_config(20_000, &dir);
+        let (port, _) = free_port_pair();
         cfg.amqp.listen = format!("127.0.0.1:{port}").parse().unwrap();
         cfg.console.enabled = false;
         let file = dir.with_extension(format!("round{round}.toml"));

@@ -93,11 +93,8 @@ fn fresh_dir(tag: &str) -> PathBuf {
 
 /// The appliance's configuration: private groups, flat-out simulator, journal in `dir`.
 fn config(dir: &Path) -> Config {
-    let mut c = common::private_config(0);
+    let mut c = common::private_journal_config(0, &dir.join("journal"));
     c.feed.lines = LINES;
-    c.journal.enabled = true;
-    c.journal.dir = dir.join("journal");
-    c.journal.segment_bytes = 16 << 20;
     c.journal.commit_interval_us = 1_000;
     c.journal.commit_bytes = 1 << 20;
     c.journal.buffers = 16;

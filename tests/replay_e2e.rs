@@ -19,14 +19,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 const RATE: u64 = 3_000;
 
 fn journal_config(tag: &str) -> (Config, PathBuf) {
-    let mut c = private_config(RATE);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("replay-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    c.journal.enabled = true;
-    c.journal.dir = dir.clone();
-    c.journal.segment_bytes = 16 << 20;
-    (c, dir)
+    let dir = fresh_test_dir(&format!("replay-e2e-{tag}"));
+    (private_journal_config(RATE, &dir), dir)
 }
 
 /// Waits until the journal's durable seq reaches `seq`.

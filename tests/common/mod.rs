@@ -295,3 +295,21 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         b = b.get(eol + 4 + n..)?;
     }
 }
+
+/// A fresh, empty folder for a test's files under the target's temp dir, named by `tag`
+/// and this process.
+pub fn fresh_test_dir(tag: &str) -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// [`private_config`] with the journal on in `dir`, with 16 MiB segments.
+pub fn private_journal_config(rate: u64, dir: &std::path::Path) -> Config {
+    let mut c = private_config(rate);
+    c.journal.enabled = true;
+    c.journal.dir = dir.to_path_buf();
+    c.journal.segment_bytes = 16 << 20;
+    c
+}
