@@ -22,7 +22,7 @@
 //! frame ends in an AMQP error (close, end or detach) with a description. See
 //! `docs/amqp-engine.md` for the state machines, limits, defaults and the error mapping.
 
-mod codec;
+pub(crate) mod codec;
 mod config;
 mod conn;
 mod fuzzing;
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 pub use config::{Authenticator, ClientAuth, Config, SaslPolicy, Side};
 #[doc(hidden)]
 pub use fuzzing::drive_server;
-pub use link::LinkSpec;
+pub use link::{LinkSpec, SPARE_BUFFERS, SPARE_BUFFER_BYTES};
 pub use types::{
     condition, ApiError, AttachRequest, Delivery, DeliveryState, ErrorCondition, Event, Filter,
     LinkId, Role, SendError, SessionId, SharedBody, Terminus,
@@ -109,6 +109,9 @@ pub struct Engine {
     sessions: Vec<Option<Session>>,
     /// Remote channel -> local channel.
     remote_channels: Vec<Option<u16>>,
+    /// Emptied delivery buffers handed back with [`Engine::recycle`], reused for the next
+    /// incoming deliveries so a receiver that recycles allocates nothing per message.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Engine {
@@ -129,6 +132,7 @@ impl Engine {
             remote_idle: None,
             sessions: Vec::new(),
             remote_channels: Vec::new(),
+            spare: Vec::new(),
         };
         if !e.cfg.is_server() {
             e.client_start();

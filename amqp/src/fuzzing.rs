@@ -1,8 +1,9 @@
 //! Entry points shared by the `cargo fuzz` targets in `amqp/fuzz` and the stable test
 //! that replays their corpora (`amqp/tests/fuzz_corpus.rs`). Each must never panic on
-//! any input; each checks an encode/decode property on what it decodes.
+//! any input; each checks an encode/decode property on what it decodes. `fuzz_frames`
+//! also runs the broker's one-pass [`Sections::scan`] on every transfer's message.
 
-use crate::message::Message;
+use crate::message::{Message, Sections};
 use crate::sasl::SaslFrame;
 use crate::{Encoder, Frame, FrameType, Performative, ProtocolHeader, Reader, Value, MAX_DEPTH};
 
@@ -74,7 +75,14 @@ fn check_amqp(frame: &Frame<'_>) {
         .expect("a Vec never overflows");
     assert_eq!(out, out2, "performative encoding is not stable: {p:?}");
     if let Performative::Transfer(_) = p {
+        // The broker's one-pass scan never panics, and reads what the full decoder reads
+        // wherever the full decoder accepts.
+        let scan = Sections::scan(payload);
         if let Ok(m) = Message::decode(payload) {
+            let s = scan.expect("the scan accepts what the full decoder accepts");
+            assert_eq!(s.durable, m.header.is_some_and(|h| h.durable));
+            assert_eq!(s.subject, m.properties.and_then(|p| p.subject));
+            assert_eq!(s.to, m.properties.and_then(|p| p.to));
             let mut bytes = Vec::new();
             m.encode(&mut bytes);
             let m2 = Message::decode(&bytes).expect("re-decoding our own message");

@@ -48,6 +48,7 @@ pub mod message;
 mod performative;
 mod reader;
 pub mod sasl;
+mod sections;
 mod terminus;
 mod transfer_header;
 mod transport;

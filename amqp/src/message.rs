@@ -6,6 +6,9 @@
 //! properties, application-properties, body (one or more `data`, one or more
 //! `amqp-sequence`, or one `amqp-value`), footer. Each section is optional; a message
 //! without a body is accepted and reported as [`Body::Empty`].
+//!
+//! [`Sections::scan`] is the broker's fast path: durable, `to`, `subject` and the body in
+//! one pass, checking structure but not every field.
 
 use crate::codes::{self, descriptor as d};
 use crate::compound::{List, Map};
@@ -13,6 +16,8 @@ use crate::encoder::{Encoder, Sink};
 use crate::fields::{mismatch, peek_descriptor, read_described, Fields};
 use crate::value::{Described, MAX_DEPTH};
 use crate::{AmqpError, Reader, Value};
+
+pub use crate::sections::{ScanError, Sections};
 
 /// The `header` section (0x70): transport headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

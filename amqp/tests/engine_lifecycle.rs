@@ -34,7 +34,7 @@ fn open_begin_attach_flow_transfer_disposition_detach_end_close() {
     let (cl, sl) = p.attach(cs, "sub", Role::Receiver);
     assert_eq!(sl.session, ss);
     let req = p.server_events.iter().find_map(|e| match e {
-        Event::AttachRequested(r) => Some(r.clone()),
+        Event::AttachRequested(r) => Some((**r).clone()),
         _ => None,
     });
     let req = req.expect("attach request");

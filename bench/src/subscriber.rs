@@ -11,7 +11,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -66,6 +66,9 @@ pub struct Control {
     pub attached: AtomicUsize,
     /// Subscribers that ended with an error.
     pub failed: AtomicUsize,
+    /// Messages received by all subscribers so far, measured window or not (added once
+    /// per socket read, not per message).
+    pub received: AtomicU64,
 }
 
 /// What one subscriber saw during the measured window.
@@ -269,6 +272,8 @@ struct LinkState {
     link: Option<LinkId>,
     used: u32,
     attached: bool,
+    /// Deliveries in the current read, added to [`Control::received`] after it.
+    received: u64,
 }
 
 fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<(), String> {
@@ -286,6 +291,7 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
         link: None,
         used: 0,
         attached: false,
+        received: 0,
     };
     let result = loop {
         if let Err(err) = flush(&mut e, &mut sock) {
@@ -310,7 +316,12 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
         let read_ns = realtime_ns();
         e.handle_input(&buf[..n], Instant::now());
         let measuring = control.measuring.load(Ordering::Relaxed);
-        if let Err(err) = drain_events(&mut e, spec, control, &mut st, tally, read_ns, measuring) {
+        let drained = drain_events(&mut e, spec, control, &mut st, tally, read_ns, measuring);
+        if st.received > 0 {
+            control.received.fetch_add(st.received, Ordering::Relaxed);
+            st.received = 0;
+        }
+        if let Err(err) = drained {
             break Err(err);
         }
     };
@@ -371,12 +382,14 @@ fn drain_events(
             }
             Event::Delivery(d) => {
                 tally.handle_message(&d.message, read_ns, measuring);
+                st.received += 1;
                 st.used += 1;
                 if st.used >= spec.credit / 2 {
                     st.used = 0;
                     e.grant_credit(d.link, spec.credit, false)
                         .map_err(|err| format!("credit: {err:?}"))?;
                 }
+                e.recycle(d);
             }
             Event::Detached { error, .. } => {
                 return Err(format!("link detached: {error:?}"));

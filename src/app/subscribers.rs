@@ -274,7 +274,7 @@ impl FanoutAgent {
                 return;
             };
             match ev {
-                Event::AttachRequested(req) => self.on_attach(slot, req),
+                Event::AttachRequested(req) => self.on_attach(slot, *req),
                 Event::Detached { link, .. } => self.remove_link(slot, link),
                 Event::Delivery(d) => self.on_publish(slot, d),
                 _ => {}

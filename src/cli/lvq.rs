@@ -263,7 +263,10 @@ impl Client<'_> {
                     }
                     let _ = self.engine.grant_credit(link, CREDIT, false);
                 }
-                Event::Delivery(d) => self.on_message(d.link, &d.message)?,
+                Event::Delivery(d) => {
+                    self.on_message(d.link, &d.message)?;
+                    self.engine.recycle(d);
+                }
                 Event::Detached { error, .. } => {
                     let why = error.map_or("no reason given".into(), |e| {
                         format!("{}: {}", e.condition, e.description)

@@ -20,8 +20,34 @@ fn be_u32(b: &[u8], at: usize) -> R<u32> {
 }
 
 /// The total encoded length of the value that starts at `buf[0]`.
+#[inline]
 pub(crate) fn value_len(buf: &[u8]) -> R<usize> {
-    value_len_at(buf, 0)
+    match buf.first() {
+        // null, true, false, uint0, ulong0, list0: the commonest fields, one byte.
+        Some(0x40..=0x45) => Ok(1),
+        Some(&c) if c != 0x00 => scalar_len(buf, c),
+        _ => value_len_at(buf, 0),
+    }
+}
+
+/// Length of a value that is not described, from its constructor `code` = `buf[0]`.
+#[inline]
+fn scalar_len(buf: &[u8], code: u8) -> R<usize> {
+    let n = match code >> 4 {
+        0x4 if code <= 0x45 => 1,
+        0x5 => 2,
+        0x6 => 3,
+        0x7 => 5,
+        0x8 => 9,
+        0x9 => 17,
+        0xa | 0xc | 0xe => 2 + *buf.get(1).ok_or(DecodeError("truncated size"))? as usize,
+        0xb | 0xd | 0xf => 5 + be_u32(buf, 1)? as usize,
+        _ => return Err(DecodeError("unknown type constructor")),
+    };
+    if n > buf.len() {
+        return Err(DecodeError("value runs past the end of its frame"));
+    }
+    Ok(n)
 }
 
 fn value_len_at(buf: &[u8], depth: u32) -> R<usize> {
@@ -34,24 +60,7 @@ fn value_len_at(buf: &[u8], depth: u32) -> R<usize> {
         let v = value_len_at(buf.get(1 + d..).ok_or(DecodeError("truncated"))?, depth + 1)?;
         return Ok(1 + d + v);
     }
-    let n = match code >> 4 {
-        0x4 => 1,
-        0x5 => 2,
-        0x6 => 3,
-        0x7 => 5,
-        0x8 => 9,
-        0x9 => 17,
-        0xa | 0xc | 0xe => 2 + *buf.get(1).ok_or(DecodeError("truncated size"))? as usize,
-        0xb | 0xd | 0xf => 5 + be_u32(buf, 1)? as usize,
-        _ => return Err(DecodeError("unknown type constructor")),
-    };
-    if code >> 4 == 0x4 && code > 0x45 {
-        return Err(DecodeError("unknown type constructor"));
-    }
-    if n > buf.len() {
-        return Err(DecodeError("value runs past the end of its frame"));
-    }
-    Ok(n)
+    scalar_len(buf, code)
 }
 
 /// Fields of one list, read front to back; missing trailing fields read as null.
@@ -131,6 +140,18 @@ impl<'a> Fields<'a> {
     pub(crate) fn binary(&mut self) -> R<Option<&'a [u8]>> {
         self.next_raw()?.map(as_bin).transpose()
     }
+    /// Skips every field left (checking each one's encoded length) and checks nothing
+    /// follows the last.
+    pub(crate) fn skip_rest(&mut self) -> R<()> {
+        while self.left > 0 {
+            self.next_raw()?;
+        }
+        if !self.rest.is_empty() {
+            return Err(DecodeError("bytes left over after the last list field"));
+        }
+        Ok(())
+    }
+
     pub(crate) fn skip(&mut self, n: usize) -> R<()> {
         for _ in 0..n {
             self.next_raw()?;

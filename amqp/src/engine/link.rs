@@ -39,6 +39,12 @@ pub(crate) enum LinkState {
     DetachSent,
 }
 
+/// Most buffers [`Engine::recycle`] keeps for reuse (two per delivery: tag and message).
+pub const SPARE_BUFFERS: usize = 4096;
+
+/// Largest buffer capacity [`Engine::recycle`] keeps, bytes.
+pub const SPARE_BUFFER_BYTES: usize = 4 << 10;
+
 /// A multi-frame delivery being reassembled.
 #[derive(Debug)]
 pub(crate) struct Partial {
@@ -137,6 +143,19 @@ fn alloc_handle(links: &mut Vec<Option<Link>>, max: u32) -> Option<u32> {
 impl Engine {
     fn link_mut(&mut self, link: LinkId) -> Option<&mut Link> {
         self.session_mut(link.session.0)?.link_mut(link.handle)
+    }
+
+    /// Hands a received delivery's buffers back for reuse by the next incoming deliveries:
+    /// a receiver that recycles every [`Delivery`] it is done with allocates nothing per
+    /// message once warm. Optional; at most [`SPARE_BUFFERS`] are kept, and none over
+    /// [`SPARE_BUFFER_BYTES`] of capacity (one huge message does not pin its memory).
+    pub fn recycle(&mut self, d: Delivery) {
+        for mut b in [d.tag, d.message] {
+            if self.spare.len() < SPARE_BUFFERS && b.capacity() <= SPARE_BUFFER_BYTES {
+                b.clear();
+                self.spare.push(b);
+            }
+        }
     }
 
     /// Credit the peer gave a sending link (0 for unknown links).
@@ -335,15 +354,16 @@ impl Engine {
             session: SessionId(local),
             handle: lh,
         };
-        self.events.push_back(Event::AttachRequested(AttachRequest {
-            link,
-            name: at.name,
-            role,
-            source: at.source,
-            target: at.target,
-            snd_settle_mode: at.snd_settle_mode,
-            max_message_size: at.max_message_size,
-        }));
+        self.events
+            .push_back(Event::AttachRequested(Box::new(AttachRequest {
+                link,
+                name: at.name,
+                role,
+                source: at.source,
+                target: at.target,
+                snd_settle_mode: at.snd_settle_mode,
+                max_message_size: at.max_message_size,
+            })));
         Ok(())
     }
 
@@ -543,7 +563,12 @@ impl Engine {
         self.take_incoming_window(local)?;
         let link = self.by_remote(local, handle, "transfer")?;
         let limit = self.cfg.max_message_size;
-        let l = self.link_mut(link).expect("mapped handles have links");
+        let l = self
+            .sessions
+            .get_mut(usize::from(link.session.0))
+            .and_then(Option::as_mut)
+            .and_then(|s| s.link_mut(link.handle))
+            .expect("mapped handles have links");
         if l.role != Role::Receiver {
             return Err(Fault::Session(
                 local,
@@ -560,7 +585,7 @@ impl Engine {
             if aborted {
                 return Ok(());
             }
-            start_delivery(l, link, delivery_id, tag, more, payload.len())?;
+            start_delivery(l, link, delivery_id, tag, &mut self.spare)?;
         }
         let p = l.partial.as_mut().expect("set above");
         if aborted {
@@ -618,8 +643,7 @@ fn start_delivery(
     link: LinkId,
     delivery_id: Option<u32>,
     tag: Option<&[u8]>,
-    more: bool,
-    first_len: usize,
+    spare: &mut Vec<Vec<u8>>,
 ) -> Result<(), Fault> {
     let id = delivery_id.ok_or_else(|| missing("transfer.delivery-id"))?;
     if credit_left(l.limit, l.delivery_count) == 0 {
@@ -629,11 +653,12 @@ fn start_delivery(
     }
     l.credit = l.credit.saturating_sub(1);
     l.delivery_count = l.delivery_count.wrapping_add(1);
-    let tag = tag.unwrap_or(&[]).to_vec();
-    let buf = Vec::with_capacity(if more { first_len * 2 } else { first_len });
+    let mut t = spare.pop().unwrap_or_default();
+    t.extend_from_slice(tag.unwrap_or(&[]));
+    let buf = spare.pop().unwrap_or_default();
     l.partial = Some(Partial {
         delivery_id: id,
-        tag,
+        tag: t,
         settled: false,
         buf,
     });

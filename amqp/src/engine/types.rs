@@ -228,7 +228,9 @@ pub enum Event {
         error: Option<ErrorCondition>,
     },
     /// The peer wants to attach a link: answer with `accept_attach` or `refuse_attach`.
-    AttachRequested(AttachRequest),
+    /// Boxed: it is far larger than the other events, which it would otherwise make as
+    /// large (every delivery's event would be copied at that size).
+    AttachRequested(Box<AttachRequest>),
     /// A link we asked for is attached (client side).
     Attached {
         /// The link.

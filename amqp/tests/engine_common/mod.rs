@@ -111,7 +111,7 @@ impl Pair {
             .iter()
             .rev()
             .find_map(|e| match e {
-                Event::AttachRequested(r) if r.name == name => Some(r.clone()),
+                Event::AttachRequested(r) if r.name == name => Some((**r).clone()),
                 _ => None,
             })
             .expect("server saw attach");

@@ -3,7 +3,7 @@
 //! a durable message once the journal commit holding it completed (`durable.rs`).
 
 use tickwire_amqp::engine::{Delivery, DeliveryState, ErrorCondition};
-use tickwire_amqp::message::Message;
+use tickwire_amqp::message::Sections;
 
 use super::{FanoutAgent, PUBLISH_CREDIT};
 use crate::app::durable::{Outcome, Waiting};
@@ -28,10 +28,7 @@ impl FanoutAgent {
         };
         let durable = self.durable.is_some()
             && outcome.is_ok()
-            && Message::decode(&d.message)
-                .ok()
-                .and_then(|m| m.header)
-                .is_some_and(|h| h.durable);
+            && Sections::scan(&d.message).is_ok_and(|s| s.durable);
         let w = Waiting {
             conn: slot,
             link: d.link,
@@ -53,12 +50,15 @@ impl FanoutAgent {
                 let _ = conn.engine.grant_credit(d.link, PUBLISH_CREDIT, false);
             }
         }
-        if outcome.is_err() {
-            return;
+        if outcome.is_ok() {
+            self.forward(&pub_addr, &d.message);
+            if durable {
+                self.submit_durable(w, d.message);
+                return;
+            }
         }
-        self.forward(&pub_addr, &d.message);
-        if durable {
-            self.submit_durable(w, d.message);
+        if let Some(conn) = self.conns[slot].as_mut() {
+            conn.engine.recycle(d);
         }
     }
 
