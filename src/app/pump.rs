@@ -13,6 +13,18 @@ use super::replay_link::{Next, Phase};
 use super::snapshot::{Joiner, CHUNK_VISITS};
 use super::subscribers::{Sub, FLUSH_HIGH_WATER, SNAPSHOT_VISITS_PER_CYCLE};
 
+/// Room kept in a connection's transmit queue for the item being sent: more than any
+/// encoded tick, gap marker or transfer header.
+const ITEM_ROOM: usize = 4096;
+
+/// The transmit-queue level below which a link may take one more item off its queue,
+/// for an engine that refuses sends past `max_pending` bytes.
+fn high_water(max_pending: usize) -> usize {
+    FLUSH_HIGH_WATER
+        .min(max_pending.saturating_sub(ITEM_ROOM))
+        .max(1)
+}
+
 /// What [`Pumping::pump`] needs from the agent while it holds a link mutably.
 pub(super) struct Pumping<'a> {
     pub(super) store: &'a BodyStore,
@@ -36,8 +48,11 @@ impl Pumping<'_> {
         let mut visits = SNAPSHOT_VISITS_PER_CYCLE;
         // A link over its limit under `disconnect` is detached at once, credit or not.
         let must_detach = q.must_detach().is_some();
+        // Stop while the engine surely has room for one more item: an item taken off the
+        // link's queue counts as delivered, so its send must not fail for lack of room.
+        let high = high_water(conn.engine.config().max_pending_bytes);
         while must_detach
-            || (conn.engine.sendable(s.link) > 0 && conn.engine.pending_bytes() < FLUSH_HIGH_WATER)
+            || (conn.engine.sendable(s.link) > 0 && conn.engine.pending_bytes() < high)
         {
             if !must_detach {
                 match self.pump_lvq(s, conn, format, &mut visits) {
@@ -99,7 +114,11 @@ impl Pumping<'_> {
             match r {
                 Ok(_) => sent += 1,
                 Err(SendError::NoCredit | SendError::SessionWindow) => break,
-                Err(_) => break,
+                Err(e) => {
+                    // Not reached while `high` leaves room (checked in debug builds).
+                    debug_assert!(false, "a queued item could not be sent: {e:?}");
+                    break;
+                }
             }
         }
         if s.joiner.as_ref().is_some_and(|j| j.is_finished()) {

@@ -603,39 +603,45 @@ impl FanoutAgent {
         }
     }
 
+    /// Writes the fan-out figures into the console board, in place: the subscriber rows
+    /// and their strings are reused, so after the first call this allocates only when a
+    /// link or a longer address appears (`tests/data_path_alloc.rs`).
     fn publish_stats(&mut self) {
         let tail = self.reader.cursor().saturating_sub(1);
-        let subs = self
-            .subs
-            .iter()
-            .flatten()
-            .filter_map(|s| {
-                let q = s.queue.as_ref()?;
-                let st = q.stats();
-                let conn = self.conns.get(s.conn).and_then(Option::as_ref);
-                Some(SubscriberStats {
-                    address: s.address.clone(),
-                    peer: conn.map(|c| c.peer.clone()).unwrap_or_default(),
-                    format: q.config().format.name(),
-                    policy: q.config().policy.name(),
-                    delivered: st.delivered,
-                    dropped: st.dropped,
-                    conflated: st.conflated,
-                    gaps: st.gaps,
-                    queue_bytes: st.queue_bytes as u64,
-                    lag: st.lag(tail),
-                    replay: s.replay.as_ref().map_or("", |r| r.phase.name()),
-                })
-            })
-            .collect();
         let conns = self.conns.iter().flatten().count() as u64;
+        let (subs, all) = (&self.subs, &self.conns);
+        let (ticks, delivered, lapped) = (self.ticks_in, self.delivered, self.lapped);
         self.stats.update_fanout(|f| {
-            f.ticks_routed = self.ticks_in;
-            f.delivered = self.delivered;
-            f.lapped = self.lapped;
+            f.ticks_routed = ticks;
+            f.delivered = delivered;
+            f.lapped = lapped;
             f.connections = conns;
             f.seq = tail;
-            f.subscribers = subs;
+            let mut n = 0;
+            for s in subs.iter().flatten() {
+                let Some(q) = s.queue.as_ref() else { continue };
+                if f.subscribers.len() == n {
+                    f.subscribers.push(SubscriberStats::default());
+                }
+                let row = &mut f.subscribers[n];
+                n += 1;
+                row.address.clone_from(&s.address);
+                match all.get(s.conn).and_then(Option::as_ref) {
+                    Some(c) => row.peer.clone_from(&c.peer),
+                    None => row.peer.clear(),
+                }
+                let st = q.stats();
+                row.format = q.config().format.name();
+                row.policy = q.config().policy.name();
+                row.delivered = st.delivered;
+                row.dropped = st.dropped;
+                row.conflated = st.conflated;
+                row.gaps = st.gaps;
+                row.queue_bytes = st.queue_bytes as u64;
+                row.lag = st.lag(tail);
+                row.replay = s.replay.as_ref().map_or("", |r| r.phase.name());
+            }
+            f.subscribers.truncate(n);
         });
     }
 }

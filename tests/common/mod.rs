@@ -313,3 +313,173 @@ pub fn private_journal_config(rate: u64, dir: &std::path::Path) -> Config {
     c.journal.segment_bytes = 16 << 20;
     c
 }
+
+/// Hand-made AMQP frames (spec 2.3 and part 1 encodings) for tests that send what no
+/// real client would: bad input, or a raw subscriber that stops reading.
+pub mod raw_frames {
+    /// `null`.
+    pub const NULL: &[u8] = &[0x40];
+    /// `uint0`: the uint 0.
+    pub const UINT0: &[u8] = &[0x43];
+    /// `true`.
+    pub const TRUE: &[u8] = &[0x41];
+    /// `false`.
+    pub const FALSE: &[u8] = &[0x42];
+
+    /// A described performative `00 53 code` with a list32 body holding `fields`.
+    pub fn perf(code: u8, fields: &[&[u8]]) -> Vec<u8> {
+        let inner: Vec<u8> = fields.concat();
+        let mut v = vec![0x00, 0x53, code, 0xd0];
+        v.extend_from_slice(&((inner.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(&(fields.len() as u32).to_be_bytes());
+        v.extend_from_slice(&inner);
+        v
+    }
+
+    /// An AMQP frame (type 0, doff 2) on `channel` around `body`.
+    pub fn frame(channel: u16, body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(&[2, 0]);
+        v.extend_from_slice(&channel.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// A `uint` in its 4-byte form (0x70).
+    pub fn uint(x: u32) -> Vec<u8> {
+        let mut v = vec![0x70];
+        v.extend_from_slice(&x.to_be_bytes());
+        v
+    }
+
+    /// A `str8-utf8` (0xa1) of at most 255 bytes.
+    pub fn str8(s: &str) -> Vec<u8> {
+        let mut v = vec![0xa1, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    /// `open(container-id "bad-input")`.
+    pub fn open_frame() -> Vec<u8> {
+        frame(0, &perf(0x10, &[&str8("bad-input")]))
+    }
+
+    /// `begin(remote-channel null, next-outgoing-id 0, incoming-window, outgoing-window)`.
+    pub fn begin_frame(ch: u16, window: u32) -> Vec<u8> {
+        frame(
+            ch,
+            &perf(0x11, &[NULL, UINT0, &uint(window), &uint(window)]),
+        )
+    }
+
+    /// A sending attach (we publish) on `ch` with `handle`, target `address`.
+    pub fn attach_sender(ch: u16, handle: u32, address: &str) -> Vec<u8> {
+        let src = perf(0x28, &[&str8("")]);
+        let tgt = perf(0x29, &[&str8(address)]);
+        let name = format!("pub-{ch}-{handle}");
+        let f: [&[u8]; 10] = [
+            &str8(&name),
+            &uint(handle),
+            FALSE,
+            NULL,
+            NULL,
+            &src,
+            &tgt,
+            NULL,
+            NULL,
+            UINT0,
+        ];
+        frame(ch, &perf(0x12, &f))
+    }
+
+    /// A receiving attach (we subscribe) on `ch` with `handle`, source `address`.
+    pub fn attach_receiver(ch: u16, handle: u32, address: &str) -> Vec<u8> {
+        let src = perf(0x28, &[&str8(address)]);
+        let tgt = perf(0x29, &[]);
+        let name = format!("sub-{ch}-{handle}");
+        let f: [&[u8]; 7] = [&str8(&name), &uint(handle), TRUE, NULL, NULL, &src, &tgt];
+        frame(ch, &perf(0x12, &f))
+    }
+
+    /// A link flow granting `credit` on `handle`, with a session window of `window`.
+    pub fn flow_frame(
+        ch: u16,
+        next_incoming: u32,
+        window: u32,
+        handle: u32,
+        credit: u32,
+    ) -> Vec<u8> {
+        let f: [&[u8]; 7] = [
+            &uint(next_incoming),
+            &uint(window),
+            UINT0,
+            &uint(window),
+            &uint(handle),
+            UINT0,
+            &uint(credit),
+        ];
+        frame(ch, &perf(0x13, &f))
+    }
+
+    /// `detach(handle, closed=true)`.
+    pub fn detach_frame(ch: u16, handle: u32) -> Vec<u8> {
+        frame(ch, &perf(0x16, &[&uint(handle), TRUE]))
+    }
+
+    /// A pre-settled single-frame `transfer` on `handle` with a one-byte payload.
+    pub fn transfer_frame(ch: u16, handle: u32, id: u32) -> Vec<u8> {
+        let mut body = perf(
+            0x14,
+            &[&uint(handle), &uint(id), &[0xa0, 1, b't'], UINT0, TRUE],
+        );
+        body.extend_from_slice(&[0x00, 0x53, 0x77, 0x40]); // amqp-value null
+        frame(ch, &body)
+    }
+
+    /// `close` without an error.
+    pub fn close_frame() -> Vec<u8> {
+        frame(0, &perf(0x18, &[]))
+    }
+}
+
+/// A Qpid Proton Python client (SASL ANONYMOUS, no reconnect) that only connects and
+/// prints how the connection ended: `proton_client.py` reports link and transport events,
+/// not a connection closed by the server with an error.
+pub const PROTON_CONNECT: &str = r#"
+import json, sys
+from proton.handlers import MessagingHandler
+from proton.reactor import Container
+
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+
+class Connect(MessagingHandler):
+    def on_start(self, event):
+        self.timer = event.container.schedule(8.0, self)
+        event.container.connect(sys.argv[1], reconnect=False)
+    def on_connection_opened(self, event):
+        emit(event="opened")
+    def on_connection_error(self, event):
+        c = event.connection.remote_condition
+        emit(event="closed", condition=c.name if c else None,
+             description=c.description if c else None)
+        event.connection.close()
+        self.timer.cancel()
+    def on_transport_error(self, event):
+        c = event.transport.condition
+        emit(event="error", condition=c.name if c else None,
+             description=c.description if c else None)
+        self.timer.cancel()
+    def on_timer_task(self, event):
+        emit(event="timeout")
+        event.container.stop()
+
+Container(Connect()).run()
+"#;
+
+/// Runs [`PROTON_CONNECT`] against `url`.
+pub fn proton_py_connect(url: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("/usr/bin/python3");
+    c.args(["-c", PROTON_CONNECT, url]);
+    c
+}
