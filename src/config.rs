@@ -168,6 +168,9 @@ pub struct SimSection {
     pub series_per_underlying: u32,
     /// Target messages a second over all lines (0 = flat out).
     pub rate: u64,
+    /// Most messages per block (1..=255): each block carries a uniform 1..=N of them and
+    /// stops at 1,400 bytes, so 255 gives full blocks, as a loaded exchange sends.
+    pub block_messages: u8,
 }
 
 impl Default for SimSection {
@@ -177,6 +180,7 @@ impl Default for SimSection {
             underlyings: 50,
             series_per_underlying: 40,
             rate: 200_000,
+            block_messages: 24,
         }
     }
 }

@@ -683,3 +683,59 @@ fn feed_bench_reports_the_received_rate_and_every_counter() {
         "the whole capture, once: {r}"
     );
 }
+
+/// Messages per block of every datagram in a capture: (blocks, messages, largest block).
+fn block_fill(path: &Path) -> (u64, u64, usize) {
+    let mut r = PcapReader::new(std::fs::File::open(path).expect("capture")).expect("pcap");
+    let (mut blocks, mut msgs, mut largest) = (0, 0, 0);
+    while let Some(p) = r.next_packet().expect("packet") {
+        let h = BlockHeader::parse(p.payload).expect("block header");
+        blocks += 1;
+        msgs += u64::from(h.count);
+        largest = largest.max(p.payload.len());
+    }
+    (blocks, msgs, largest)
+}
+
+#[test]
+fn block_messages_sets_how_full_the_simulators_blocks_are() {
+    let lines = private_lines(2);
+    let mut fills = Vec::new();
+    for n in [1, 24, 255] {
+        let path = temp(&format!("fill-{n}.pcap"));
+        write_capture(
+            &path,
+            &lines,
+            &format!("--count 20000 --block-messages {n}"),
+        );
+        let (blocks, msgs, largest) = block_fill(&path);
+        let _ = std::fs::remove_file(&path);
+        let per_block = msgs as f64 / blocks as f64;
+        eprintln!("--block-messages {n}: {per_block:.1} messages a block, largest {largest} B");
+        assert!(
+            largest <= 1400,
+            "a block of {largest} bytes is over the 1,400-byte cap"
+        );
+        fills.push(per_block);
+    }
+    // Series-mapping blocks at a line's start are full whatever the setting.
+    assert!(
+        fills[0] < 1.5,
+        "--block-messages 1: one message a live block, got {}",
+        fills[0]
+    );
+    assert!(
+        (10.0..15.0).contains(&fills[1]),
+        "--block-messages 24: about 12.5 a block on average, got {}",
+        fills[1]
+    );
+    assert!(
+        fills[2] > 2.0 * fills[1],
+        "--block-messages 255 fills blocks to the byte cap: {fills:?}"
+    );
+    let bad = Command::new(BIN)
+        .args(["feed", "sim", "--block-messages", "0", "--count", "1"])
+        .output()
+        .expect("tickwire runs");
+    assert!(!bad.status.success(), "--block-messages 0 is refused");
+}

@@ -42,6 +42,7 @@ pub fn spawn(
         underlyings: sim.underlyings,
         series_per_underlying: sim.series_per_underlying,
         lines: feed.lines,
+        max_msgs_per_block: sim.block_messages.max(1),
         ..SimConfig::default()
     };
     let mut scfg = SenderConfig::new(feed.interface);

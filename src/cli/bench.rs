@@ -53,6 +53,10 @@ pub struct Args {
     /// Option series per underlying (overrides the config).
     #[arg(long)]
     pub series: Option<u32>,
+    /// Most messages per feed block the simulator sends, 1..=255 (overrides the config;
+    /// 255: full blocks, as a loaded exchange sends).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+    pub block_messages: Option<u8>,
     /// Threading mode of the appliance: auto, shared or dedicated (overrides the config).
     #[arg(long)]
     pub threading: Option<String>,
@@ -151,6 +155,9 @@ fn config(args: &Args) -> Result<Config, String> {
     }
     if let Some(s) = args.series {
         c.sim.series_per_underlying = s;
+    }
+    if let Some(b) = args.block_messages {
+        c.sim.block_messages = b;
     }
     if let Some(t) = &args.threading {
         c.threading.mode = match t.as_str() {

@@ -37,11 +37,19 @@ pub struct BenchArgs {
     /// Option series per underlying.
     #[arg(long, default_value_t = 200)]
     pub series_per_underlying: u32,
+    /// Most messages per block the simulator sends, 1..=255 (ignored with --pcap: the
+    /// capture's blocks are what they are).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(1..))]
+    pub block_messages: u8,
     /// Send this capture (`tickwire feed sim --pcap F --count N`) as fast as possible
     /// instead of simulating: the sender then does no generating work, so the receiver is
     /// what is measured. The window is then the whole capture, first to last datagram.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
+    /// Poll the sockets without ever sleeping in epoll (the receiving thread spins, as
+    /// the appliance's feed thread does with `feed.busy_poll`).
+    #[arg(long)]
+    pub busy_poll: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,6 +68,8 @@ pub struct IngestReport {
     pub messages_per_sec: f64,
     /// Datagrams received a second (both lines of every line).
     pub datagrams_per_sec: f64,
+    /// Messages per block on average (each block arrives twice, A and B).
+    pub messages_per_block: f64,
     /// Whether nothing was lost in the window.
     pub zero_loss: bool,
     /// Every counter, summed over the lines, over the window.
@@ -81,6 +91,7 @@ fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
             args.push(("--underlyings", a.underlyings.to_string()));
             let s = a.series_per_underlying.to_string();
             args.push(("--series-per-underlying", s));
+            args.push(("--block-messages", a.block_messages.to_string()));
             "sim"
         }
     };
@@ -119,6 +130,12 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
 }
 
 fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
+    // Busy polling never sleeps in epoll: no wake-up per burst, a core kept spinning.
+    let wait = if a.busy_poll {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(1)
+    };
     let mut ticks = 0u64;
     let mut sink = |_t| ticks += 1;
     let t0 = Instant::now();
@@ -134,7 +151,7 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
         let start = Instant::now();
         let mut last = start;
         while last.elapsed() < Duration::from_millis(300) {
-            if rx.poll(Duration::from_millis(1), &mut sink) > 0 {
+            if rx.poll(wait, &mut sink) > 0 {
                 last = Instant::now();
             }
         }
@@ -143,14 +160,14 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
     } else {
         let warm_end = Instant::now() + Duration::from_secs_f64(a.warmup);
         while Instant::now() < warm_end {
-            rx.poll(Duration::from_millis(1), &mut sink);
+            rx.poll(wait, &mut sink);
         }
         let before = rx.handler().counters().total();
         let packets0 = rx.packets;
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(a.duration);
         while Instant::now() < end {
-            rx.poll(Duration::from_millis(1), &mut sink);
+            rx.poll(wait, &mut sink);
         }
         (before, packets0, start.elapsed().as_secs_f64())
     };
@@ -162,6 +179,7 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
         seconds,
         messages_per_sec: c.messages as f64 / seconds,
         datagrams_per_sec: (rx.packets - packets0) as f64 / seconds,
+        messages_per_block: 2.0 * c.messages as f64 / (rx.packets - packets0).max(1) as f64,
         zero_loss: c.messages_lost == 0 && c.blocks_lost == 0 && unfilled == 0,
         counters: c,
     })
@@ -176,8 +194,9 @@ fn print_report(r: &IngestReport) {
         format!("{} msgs/s offered", r.offered_rate)
     };
     println!(
-        "feed bench: {:.0} msgs/s received ({:.0} datagrams/s, A and B), {offered}, {:.2} s",
-        r.messages_per_sec, r.datagrams_per_sec, r.seconds
+        "feed bench: {:.0} msgs/s received ({:.0} datagrams/s, A and B; {:.1} msgs/block), \
+         {offered}, {:.2} s",
+        r.messages_per_sec, r.datagrams_per_sec, r.messages_per_block, r.seconds
     );
     println!(
         "loss: {}",

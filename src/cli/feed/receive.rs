@@ -70,10 +70,13 @@ impl Receiver {
         self.t0.elapsed().as_nanos() as u64
     }
 
-    /// One round: waits up to `wait` for datagrams, handles every waiting one, exchanges
-    /// with the retransmission service and runs due timers. Returns datagrams handled.
+    /// One round: waits up to `wait` for datagrams (not at all for a zero `wait`), handles
+    /// every waiting one, exchanges with the retransmission service and runs due timers.
+    /// Returns datagrams handled.
     pub fn poll(&mut self, wait: Duration, sink: &mut impl FnMut(Tick)) -> usize {
-        let _ = self.rx.wait_readable(wait);
+        if !wait.is_zero() {
+            let _ = self.rx.wait_readable(wait);
+        }
         let mut n = 0;
         loop {
             let now = self.now_ns();

@@ -48,6 +48,10 @@ pub struct SimArgs {
     /// nominal rate, so a capture's timestamps follow it.
     #[arg(long, default_value_t = 100_000)]
     pub rate: u64,
+    /// Most messages per block, 1..=255: each block carries a uniform 1..=N of them and
+    /// stops at 1,400 bytes (255: full blocks, as a loaded exchange sends).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(1..))]
+    pub block_messages: u8,
     /// Stop after this many seconds (default: run until interrupted or --count).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -135,6 +139,7 @@ impl SimArgs {
                 d.nominal_rate
             },
             reset_at_seq: self.reset_at,
+            max_msgs_per_block: self.block_messages,
             a: side(self.loss_a, self.down_a),
             b: side(self.loss_b, self.down_b),
             ..d
