@@ -119,10 +119,8 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let _ = sender.wait();
     let report = report?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
+        let json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), (json + "\n").as_bytes());
     } else {
         print_report(&report);
     }
@@ -185,7 +183,9 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
     })
 }
 
+/// Prints the report; a closed stdout (`| head`) ends it quietly.
 fn print_report(r: &IngestReport) {
+    use std::io::Write;
     let offered = if r.capture {
         "a capture replayed as fast as possible".to_string()
     } else if r.offered_rate == 0 {
@@ -193,13 +193,13 @@ fn print_report(r: &IngestReport) {
     } else {
         format!("{} msgs/s offered", r.offered_rate)
     };
-    println!(
+    let mut text = format!(
         "feed bench: {:.0} msgs/s received ({:.0} datagrams/s, A and B; {:.1} msgs/block), \
-         {offered}, {:.2} s",
-        r.messages_per_sec, r.datagrams_per_sec, r.messages_per_block, r.seconds
-    );
-    println!(
-        "loss: {}",
+         {offered}, {:.2} s\nloss: {}\n",
+        r.messages_per_sec,
+        r.datagrams_per_sec,
+        r.messages_per_block,
+        r.seconds,
         if r.zero_loss {
             "none"
         } else {
@@ -209,7 +209,8 @@ fn print_report(r: &IngestReport) {
     let c = serde_json::to_value(r.counters).unwrap_or_default();
     if let Some(m) = c.as_object() {
         for (k, v) in m {
-            println!("  {k:<26} {v}");
+            text.push_str(&format!("  {k:<26} {v}\n"));
         }
     }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }

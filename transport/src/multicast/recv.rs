@@ -3,7 +3,7 @@
 use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
@@ -40,6 +40,12 @@ pub struct ReceiverReport {
 /// `Sync`.
 pub struct MulticastReceiver {
     sockets: Vec<(Socket, u16)>,
+    /// Level-triggered epoll set of every socket (data = socket index): one
+    /// `epoll_wait(0)` finds the sockets with datagrams, so an idle round costs one
+    /// syscall instead of one `recvmmsg` per socket.
+    epoll: OwnedFd,
+    /// `epoll_wait` output, one entry per socket.
+    ready: Box<[libc::epoll_event]>,
     slot_size: usize,
     next_socket: usize,
     /// Payload bytes: slot `i` is `bufs[i * slot_size..(i + 1) * slot_size]`.
@@ -77,6 +83,8 @@ impl MulticastReceiver {
             let sock = open_port_socket(cfg, port, &mut report)?;
             sockets.push((sock, port));
         }
+        let epoll = epoll_set(&sockets)?;
+        let ready = vec![libc::epoll_event { events: 0, u64: 0 }; sockets.len()];
         let n = cfg.slots;
         // SAFETY: iovec, sockaddr_in and mmsghdr are plain C structs for which all-zero
         // bytes are valid (null pointers, zero lengths).
@@ -89,6 +97,8 @@ impl MulticastReceiver {
         };
         let rx = MulticastReceiver {
             sockets,
+            epoll,
+            ready: ready.into_boxed_slice(),
             slot_size: cfg.slot_size,
             next_socket: 0,
             bufs: vec![0u8; n * cfg.slot_size].into_boxed_slice(),
@@ -103,20 +113,22 @@ impl MulticastReceiver {
         Ok((rx, report))
     }
 
-    /// Receives up to `slots` datagrams from all sockets without blocking: one
-    /// `recvmmsg(MSG_DONTWAIT)` per socket, starting from a rotating socket so none
-    /// starves. An empty batch means nothing was waiting. No allocation.
+    /// Receives up to `slots` datagrams from the sockets that have some, without
+    /// blocking: one `epoll_wait(0)` to find them, then one `recvmmsg(MSG_DONTWAIT)` per
+    /// ready socket, starting from a rotating one so none starves. An empty batch means
+    /// nothing was waiting. No allocation.
     ///
     /// An error other than `EAGAIN`/`EINTR` is returned if nothing was received;
     /// otherwise it is counted ([`MulticastReceiver::errors`]) and the batch returned.
     pub fn recv_batch(&mut self) -> io::Result<Batch<'_>> {
-        let count = self.sockets.len();
+        let ready = self.poll_ready(0)?;
         let mut filled = 0usize;
-        for k in 0..count {
+        for k in 0..ready {
             if filled == self.hdrs.len() {
                 break;
             }
-            let idx = (self.next_socket + k) % count;
+            let e = self.ready[(self.next_socket + k) % ready];
+            let idx = { e.u64 } as usize;
             match self.recv_from_socket(idx, filled) {
                 Ok(got) => filled += got,
                 Err(e) if filled == 0 => return Err(e),
@@ -127,11 +139,33 @@ impl MulticastReceiver {
                 }
             }
         }
-        self.next_socket = (self.next_socket + 1) % count;
+        self.next_socket = self.next_socket.wrapping_add(1);
         Ok(Batch {
             rx: self,
             len: filled,
         })
+    }
+
+    /// `epoll_wait` for up to `timeout_ms`: how many entries of `ready` it filled.
+    fn poll_ready(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        // SAFETY: `ready` is a live buffer of `ready.len()` events and we pass that count.
+        let rc = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                self.ready.as_mut_ptr(),
+                self.ready.len() as libc::c_int,
+                timeout_ms,
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(rc as usize)
     }
 
     /// Runs one `recvmmsg` on socket `idx` into slots `start..`; returns datagrams read.
@@ -185,37 +219,11 @@ impl MulticastReceiver {
         }
     }
 
-    /// Waits until at least one socket is readable or `timeout` passes (`poll(2)`).
-    /// Returns whether a socket is readable. For tests and non-busy-poll callers; it uses
-    /// a fixed-size stack array, so it handles at most 64 sockets (more → `InvalidInput`).
-    pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfds = [libc::pollfd {
-            fd: -1,
-            events: 0,
-            revents: 0,
-        }; 64];
-        if self.sockets.len() > pfds.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "more than 64 sockets",
-            ));
-        }
-        for (p, (s, _)) in pfds.iter_mut().zip(&self.sockets) {
-            p.fd = s.as_raw_fd();
-            p.events = libc::POLLIN;
-        }
+    /// Waits until at least one socket is readable or `timeout` passes (`epoll_wait`).
+    /// Returns whether a socket is readable. For tests and non-busy-poll callers.
+    pub fn wait_readable(&mut self, timeout: Duration) -> io::Result<bool> {
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `pfds` is a live array and we pass a count no larger than its length.
-        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), self.sockets.len() as _, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(rc > 0)
+        Ok(self.poll_ready(ms)? > 0)
     }
 
     /// Number of sockets (distinct ports).
@@ -257,6 +265,29 @@ fn validate(cfg: &ReceiverConfig) -> Result<(), SetupError> {
         return Err(SetupError::InvalidConfig("slot_size must be in 1..=65536"));
     }
     Ok(())
+}
+
+/// An epoll set watching every socket for input, level-triggered; data = socket index.
+fn epoll_set(sockets: &[(Socket, u16)]) -> Result<OwnedFd, SetupError> {
+    // SAFETY: plain syscall; a non-negative result is a new descriptor we then own.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        return Err(SetupError::env("epoll_create1")(io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
+    let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+    for (i, (s, _)) in sockets.iter().enumerate() {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: i as u64,
+        };
+        // SAFETY: both descriptors are open; `ev` is a valid event for the call.
+        let rc = unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, s.as_raw_fd(), &mut ev) };
+        if rc < 0 {
+            return Err(SetupError::env("epoll_ctl")(io::Error::last_os_error()));
+        }
+    }
+    Ok(epoll)
 }
 
 /// Opens the socket for one port: bind, options, joins.
