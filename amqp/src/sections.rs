@@ -11,6 +11,7 @@ use core::fmt;
 
 use crate::codes::descriptor as d;
 use crate::engine::codec::{as_bool, as_str, as_text, value_len, DecodeError, Fields};
+use crate::{Map, Reader, Value};
 
 /// A received message's sections, as far as a broker reads them; every part borrows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct Sections<'a> {
     pub to: Option<&'a str>,
     /// `properties.subject`.
     pub subject: Option<&'a str>,
+    /// The `message-annotations` map, read lazily (its entries are checked as they are
+    /// looked up, e.g. with [`Map::get_symbol`]).
+    pub message_annotations: Option<Map<'a>>,
     /// The encoded body sections, descriptors included (empty without a body).
     pub body: &'a [u8],
     /// The payload when the body is exactly one `data` section.
@@ -97,10 +101,10 @@ impl<'a> Sections<'a> {
             match u64::from(code) {
                 d::HEADER => s.durable = header_durable(value)?,
                 d::PROPERTIES => (s.to, s.subject) = properties_to_subject(value)?,
-                d::DELIVERY_ANNOTATIONS
-                | d::MESSAGE_ANNOTATIONS
-                | d::APPLICATION_PROPERTIES
-                | d::FOOTER => expect_map(value)?,
+                d::MESSAGE_ANNOTATIONS => s.message_annotations = annotations(value)?,
+                d::DELIVERY_ANNOTATIONS | d::APPLICATION_PROPERTIES | d::FOOTER => {
+                    expect_map(value)?
+                }
                 d::DATA => {
                     let payload = binary(value)?;
                     s.data = if continues { None } else { Some(payload) };
@@ -136,6 +140,14 @@ fn properties_to_subject(list: &[u8]) -> Result<(Option<&str>, Option<&str>), Sc
     let subject = f.next_raw()?.map(as_str).transpose()?;
     f.skip_rest()?;
     Ok((to, subject))
+}
+
+fn annotations(v: &[u8]) -> Result<Option<Map<'_>>, ScanError> {
+    match Value::decode(&mut Reader::new(v)) {
+        Ok(Value::Map(m)) => Ok(Some(m)),
+        Ok(Value::Null) => Ok(None),
+        _ => Err(ScanError("the message-annotations section is not a map")),
+    }
 }
 
 fn expect_map(v: &[u8]) -> Result<(), ScanError> {
@@ -199,6 +211,8 @@ mod tests {
         assert_eq!(s.to, Some("pub/keyed"));
         assert_eq!(s.subject, Some("opra/SPY/SPY261218C00450000"));
         assert_eq!(s.data, Some(&b"sixty-four bytes or so"[..]));
+        let ann = s.message_annotations.expect("annotations");
+        assert_eq!(ann.get_symbol("x-opt-k").unwrap(), Some(Value::String("v")));
         let full = Message::decode(&m).unwrap();
         match full.body {
             crate::message::Body::Data(b) => assert_eq!(b.raw(), s.body),

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
-use tickwire_amqp::message::{Body, Message};
+use tickwire_amqp::message::Sections;
 use tickwire_amqp::Value;
 use tickwire_record::{price, Tick};
 
@@ -286,7 +286,7 @@ impl Client<'_> {
         if self.engine.credit(link) < CREDIT / 2 {
             let _ = self.engine.grant_credit(link, CREDIT, false);
         }
-        let m = Message::decode(bytes).map_err(|e| format!("undecodable message: {e}"))?;
+        let m = Sections::scan(bytes).map_err(|e| format!("undecodable message: {e}"))?;
         let ann = m.message_annotations;
         let get = |k: &str| ann.as_ref().and_then(|a| a.get_symbol(k).ok().flatten());
         if let Some(Value::Ulong(seq)) = get(crate::app::snapshot::SNAPSHOT_END_ANNOTATION) {
@@ -296,16 +296,11 @@ impl Client<'_> {
         if get(crate::app::snapshot::SNAPSHOT_ANNOTATION) != Some(Value::Bool(true)) {
             return Ok(()); // a live update interleaved with the snapshot
         }
-        let address = m
-            .properties
-            .and_then(|p| p.subject)
-            .unwrap_or("")
-            .to_string();
-        let Body::Data(sections) = m.body else {
-            return Err("a snapshot value without a binary body".into());
-        };
-        let data: Vec<u8> = sections.data().flatten().copied().collect();
-        let tick = Tick::read_from(&data).ok_or("a snapshot body is not a 64-byte record")?;
+        let address = m.subject.unwrap_or("").to_string();
+        let tick = m
+            .data
+            .and_then(Tick::read_from)
+            .ok_or("a snapshot value without one 64-byte binary record")?;
         self.rows.push(Row { address, tick });
         Ok(())
     }
