@@ -114,11 +114,13 @@ impl Pumping<'_> {
             match r {
                 Ok(_) => sent += 1,
                 Err(SendError::NoCredit | SendError::SessionWindow) => break,
-                Err(e) => {
+                Err(SendError::Backpressure) => {
                     // Not reached while `high` leaves room (checked in debug builds).
-                    debug_assert!(false, "a queued item could not be sent: {e:?}");
+                    debug_assert!(false, "a queued item found no room in the engine");
                     break;
                 }
+                // The link or its connection is going away: nothing more to send on it.
+                Err(_) => break,
             }
         }
         if s.joiner.as_ref().is_some_and(|j| j.is_finished()) {
