@@ -47,7 +47,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Encoded messages and what follows them.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// Bodies back to back.
+    /// Bodies back to back, up to the last item's end offset. The replay thread sizes it
+    /// once to hold a full chunk and never shrinks it, so encoding writes in place (no
+    /// zero-fill per message); bytes past the last item are stale.
     pub bytes: Vec<u8>,
     /// `(end offset in bytes, seq)` of each body.
     pub items: Vec<(u32, u64)>,
@@ -59,7 +61,6 @@ pub struct Chunk {
 
 impl Chunk {
     fn clear(&mut self) {
-        self.bytes.clear();
         self.items.clear();
         self.then = None;
         self.error = None;
@@ -271,7 +272,7 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
         Err(_) if a.chunks_made < CHUNKS_PER_LINK => {
             a.chunks_made += 1;
             Chunk {
-                bytes: Vec::with_capacity(CHUNK_MESSAGES * enc.max_len(a.req.format)),
+                bytes: vec![0; CHUNK_MESSAGES * enc.max_len(a.req.format)],
                 items: Vec::with_capacity(CHUNK_MESSAGES),
                 ..Chunk::default()
             }
@@ -307,12 +308,11 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
     let (due, wait) = a.pacer.due_count(ts, now);
     a.wake_at = wait.map(|w| now + w);
     let max = enc.max_len(a.req.format);
+    let mut at = 0;
     for t in &a.held[a.pos..a.pos + due] {
-        let at = chunk.bytes.len();
-        chunk.bytes.resize(at + max, 0);
-        let n = enc.encode(t, a.req.format, &mut chunk.bytes[at..]);
-        chunk.bytes.truncate(at + n);
-        chunk.items.push(((at + n) as u32, t.seq.get()));
+        let n = enc.encode(t, a.req.format, &mut chunk.bytes[at..at + max]);
+        at += n;
+        chunk.items.push((at as u32, t.seq.get()));
     }
     a.pos += due;
     if a.pos == a.held.len() {
@@ -351,6 +351,9 @@ mod tests {
         c.items = vec![(2, 10), (6, 11)];
         assert_eq!((c.body(0), c.body(1)), (&b"ab"[..], &b"cdef"[..]));
         c.clear();
-        assert!(c.bytes.is_empty() && c.items.is_empty());
+        assert!(
+            c.items.is_empty() && c.then.is_none(),
+            "bytes stay allocated"
+        );
     }
 }
