@@ -41,8 +41,15 @@ impl Authenticator for Users {
 /// The engine settings every connection gets.
 pub fn engine_config(a: &AmqpConfig) -> EngineConfig {
     let mut c = EngineConfig::server("tickwire");
+    // Without anonymous access every client must authenticate: one that skips SASL and
+    // sends the AMQP header straight away is refused, not let in unauthenticated.
+    let sasl = if a.allow_anonymous {
+        SaslPolicy::Optional
+    } else {
+        SaslPolicy::Required
+    };
     c.side = Side::Server {
-        sasl: SaslPolicy::Optional,
+        sasl,
         allow_anonymous: a.allow_anonymous,
         authenticator: Some(Arc::new(Users(a.users.clone()))),
     };

@@ -170,6 +170,10 @@ impl Engine {
     /// bounded by the peer's session incoming window. A sender that polls its own queue
     /// only while this is non-zero never has a `send` refused for credit or window.
     pub fn sendable(&self, link: LinkId) -> u32 {
+        // A closing or closed connection sends nothing more (`send` refuses it too).
+        if !matches!(self.phase, Phase::Opened) {
+            return 0;
+        }
         let Some(s) = self.session_ref(link.session.0) else {
             return 0;
         };
