@@ -5,12 +5,16 @@ tests drive. It prints one JSON object per line on stdout, so a test can check e
   proton_client.py sub URL ADDRESS [--count N] [--timeout S] [--filter KEY=VALUE]...
                    [--filter-long KEY=N] [--filter-timestamp KEY=MS]
                    [--credit N] [--stall-after N --stall-for S] [--user U --password P]
+                   [--mech MECH] [--close-link-first]
   proton_client.py pub URL ADDRESS [--count N] [--body TEXT] [--size BYTES] [--durable]
-                   [--prop KEY=VALUE]...
+                   [--prop KEY=VALUE]... [--user U --password P] [--mech MECH]
 
 `sub` prints {"event": "message", "t", "subject", "annotations", "properties", "body"} per
 message, then {"event": "done", "received": N} (or {"event": "detached"/"error", ...}).
 `pub` prints {"event": "settled", "state": ...} per delivery and {"event": "done", ...}.
+
+`--close-link-first` detaches the receiving link before closing the connection when the
+subscriber is done (without it the connection is closed with the link still attached).
 """
 import argparse
 import base64
@@ -38,6 +42,13 @@ def plain(v):
     return str(v)
 
 
+def content_type(m):
+    """The message's content-type, or None (Proton's getter turns an absent one into the
+    symbol 'None')."""
+    ct = m.content_type
+    return str(ct) if ct and ct != "None" else None
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -51,6 +62,19 @@ def parse_kv(items):
     return out
 
 
+def connect_kw(a):
+    """Connection options: SASL PLAIN with --user/--password, or the one mechanism --mech
+    names (e.g. ANONYMOUS); Proton's defaults otherwise."""
+    kw = {}
+    if a.user:
+        kw = {"user": a.user, "password": a.password,
+              "allow_insecure_mechs": True, "sasl_enabled": True,
+              "allowed_mechs": a.mech or "PLAIN"}
+    elif a.mech:
+        kw = {"sasl_enabled": True, "allowed_mechs": a.mech}
+    return kw
+
+
 class Sub(MessagingHandler):
     def __init__(self, a):
         super().__init__(prefetch=0 if a.credit else 100, auto_accept=True)
@@ -60,12 +84,7 @@ class Sub(MessagingHandler):
         self.done = False
 
     def on_start(self, event):
-        kw = {}
-        if self.a.user:
-            kw = {"user": self.a.user, "password": self.a.password,
-                  "allow_insecure_mechs": True, "sasl_enabled": True,
-                  "allowed_mechs": "PLAIN"}
-        conn = event.container.connect(self.a.url, **kw)
+        conn = event.container.connect(self.a.url, **connect_kw(self.a))
         opts = None
         fmap = {symbol(k): Described(symbol(k), v)
                 for k, v in parse_kv(self.a.filter).items()}
@@ -103,7 +122,7 @@ class Sub(MessagingHandler):
             "subject": m.subject,
             "annotations": plain(m.annotations or {}),
             "properties": plain(m.properties or {}),
-            "content_type": str(m.content_type) if m.content_type else None,
+            "content_type": content_type(m),
             "durable": bool(m.durable),
             "body": plain(m.body),
         })
@@ -141,6 +160,10 @@ class Sub(MessagingHandler):
         c = event.transport.condition
         emit({"event": "error", "condition": c.name if c else None,
               "description": c.description if c else None})
+        if c and "unauthorized" in (c.name or ""):
+            # Refused credentials: reconnecting would only be refused again.
+            self.finish(event, "error")
+            event.container.stop()
 
     def finish(self, event, why):
         if self.done:
@@ -149,6 +172,8 @@ class Sub(MessagingHandler):
         emit({"event": "done", "received": self.received, "why": why})
         if self.timer:
             self.timer.cancel()
+        if self.a.close_link_first:
+            self.receiver.close()
         self.receiver.connection.close()
 
 
@@ -160,12 +185,7 @@ class Pub(MessagingHandler):
         self.settled = 0
 
     def on_start(self, event):
-        kw = {}
-        if self.a.user:
-            kw = {"user": self.a.user, "password": self.a.password,
-                  "allow_insecure_mechs": True, "sasl_enabled": True,
-                  "allowed_mechs": "PLAIN"}
-        conn = event.container.connect(self.a.url, **kw)
+        conn = event.container.connect(self.a.url, **connect_kw(self.a))
         event.container.create_sender(conn, self.a.address)
         self.timer = event.container.schedule(self.a.timeout, self)
 
@@ -228,6 +248,8 @@ def main():
     p.add_argument("--stall-for", type=float, default=2.0)
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--mech")
+    p.add_argument("--close-link-first", action="store_true")
     p.add_argument("--body", default="hello")
     p.add_argument("--size", type=int, default=0)
     p.add_argument("--durable", action="store_true")

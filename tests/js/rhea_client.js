@@ -2,14 +2,18 @@
 // An AMQP 1.0 client on rhea that the end-to-end tests drive; prints one JSON object per
 // line, like tests/clients/proton_client.py, with the same arguments:
 //   rhea_client.js sub URL ADDRESS [--count N] [--timeout S] [--filter K=V]... [--credit N]
-//                  [--stall-after N --stall-for S] [--user U --password P]
+//                  [--filter-long K=N]... [--stall-after N --stall-for S]
+//                  [--user U --password P] [--mech MECH] [--close-link-first]
 //   rhea_client.js pub URL ADDRESS [--count N] [--body TEXT] [--size BYTES] [--durable]
+//                  [--prop K=V]... [--user U --password P] [--mech MECH]
+// Large ulongs (above 2^53) come from rhea as 8-byte buffers and are printed as
+// {"binary": base64} like any buffer; the tests read them back as big-endian numbers.
 "use strict";
 const rhea = require("rhea");
 
 function parse(argv) {
   const a = { mode: argv[0], url: argv[1], address: argv[2], count: 0, timeout: 10,
-    filter: [], credit: 0, stallAfter: 0, stallFor: 2, body: "hello", size: 0,
+    filter: [], filterLong: [], credit: 0, stallAfter: 0, stallFor: 2, body: "hello", size: 0,
     durable: false, prop: [] };
   for (let i = 3; i < argv.length; i++) {
     const k = argv[i];
@@ -18,6 +22,9 @@ function parse(argv) {
       case "--count": a.count = Number(v()); break;
       case "--timeout": a.timeout = Number(v()); break;
       case "--filter": a.filter.push(v()); break;
+      case "--filter-long": a.filterLong.push(v()); break;
+      case "--mech": a.mech = v(); break;
+      case "--close-link-first": a.closeLinkFirst = true; break;
       case "--credit": a.credit = Number(v()); break;
       case "--stall-after": a.stallAfter = Number(v()); break;
       case "--stall-for": a.stallFor = Number(v()); break;
@@ -55,16 +62,23 @@ const a = parse(process.argv.slice(2));
 const u = new URL(a.url.includes("://") ? a.url : "amqp://" + a.url);
 const opts = { host: u.hostname, port: Number(u.port || 5672), reconnect: false };
 if (a.user) { opts.username = a.user; opts.password = a.password; }
+else if (a.mech === "ANONYMOUS") {
+  // rhea picks SASL ANONYMOUS for a user name without a password (and no SASL at all
+  // without a user name).
+  opts.username = "anonymous";
+}
 else if (u.username) { opts.username = u.username; opts.password = u.password; }
 const container = rhea.create_container();
 const conn = container.connect(opts);
-let received = 0, sent = 0, settled = 0, stalled = false, done = false;
+let received = 0, sent = 0, settled = 0, stalled = false, done = false, recvLink = null;
 
 function finish(o) {
   if (done) return;
   done = true;
   emit(o);
   clearTimeout(timer);
+  // --close-link-first: detach the receiving link before closing the connection.
+  if (a.closeLinkFirst && recvLink && recvLink.is_open()) recvLink.close();
   conn.close();
   setTimeout(() => process.exit(0), 200);
 }
@@ -73,17 +87,24 @@ const timer = setTimeout(() => finish({ event: "done", received, sent, settled,
 
 if (a.mode === "sub") {
   const source = { address: a.address };
-  if (a.filter.length) {
+  if (a.filter.length || a.filterLong.length) {
     source.filter = {};
     for (const f of a.filter) {
       const i = f.indexOf("=");
       const key = f.slice(0, i);
       source.filter[key] = rhea.types.wrap_described(f.slice(i + 1), key);
     }
+    for (const f of a.filterLong) {
+      const i = f.indexOf("=");
+      const key = f.slice(0, i);
+      const n = rhea.types.wrap_long(Number(f.slice(i + 1)));
+      source.filter[key] = rhea.types.wrap_described(n, key);
+    }
   }
   const credit = a.credit || 0;
   const recv = conn.open_receiver({ source, credit_window: credit ? 0 : 100,
     autoaccept: true });
+  recvLink = recv;
   if (credit) recv.add_credit(credit);
   recv.on("receiver_open", () => emit({ event: "attached" }));
   recv.on("message", (ctx) => {
@@ -102,8 +123,11 @@ if (a.mode === "sub") {
       if (a.stallAfter && received >= a.stallAfter) {
         stalled = true;
         emit({ event: "stalled", received });
-        setTimeout(() => { emit({ event: "resumed", received }); recv.add_credit(credit); },
-          a.stallFor * 1000);
+        setTimeout(() => {
+          stalled = false;
+          emit({ event: "resumed", received });
+          recv.add_credit(credit);
+        }, a.stallFor * 1000);
       } else {
         recv.add_credit(credit);
       }
@@ -150,7 +174,9 @@ if (a.mode === "sub") {
   });
 }
 conn.on("connection_error", (ctx) => {
-  const e = ctx.connection.error || {};
+  // A close from the peer sets connection.error; a refused SASL outcome comes as
+  // ctx.error (rhea's transport error).
+  const e = ctx.connection.error || ctx.error || {};
   emit({ event: "error", condition: e.condition || null, description: e.description || null });
 });
 conn.on("disconnected", (ctx) => {
