@@ -67,8 +67,10 @@ pub struct Row {
 /// A whole snapshot: the values and the marker's seq.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// One row per instrument, in the order received.
+    /// One row per instrument, in the order received (empty from [`count`]).
     pub rows: Vec<Row>,
+    /// Values received (one per instrument).
+    pub values: usize,
     /// The appliance seq the snapshot is consistent with.
     pub end_seq: u64,
     /// From attach to marker.
@@ -83,13 +85,18 @@ pub fn run(args: Args) -> Result<(), String> {
 }
 
 fn dump(a: &DumpArgs) -> Result<(), String> {
-    let snap = fetch(a.amqp, &a.address, Duration::from_secs_f64(a.timeout))?;
+    let timeout = Duration::from_secs_f64(a.timeout);
+    let snap = if a.summary {
+        count(a.amqp, &a.address, timeout)?
+    } else {
+        fetch(a.amqp, &a.address, timeout)?
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let r = if a.summary {
         writeln!(
             out,
             "{} values, snapshot-end seq {}, {:.3} s",
-            snap.rows.len(),
+            snap.values,
             snap.end_seq,
             snap.elapsed.as_secs_f64()
         )
@@ -170,6 +177,21 @@ fn write_json(s: &Snapshot, out: &mut impl Write) -> std::io::Result<()> {
 /// Attaches to `address` with a snapshot at the appliance on `amqp` and collects values
 /// until the `tickwire:snapshot-end` marker (or `timeout`).
 pub fn fetch(amqp: SocketAddr, address: &str, timeout: Duration) -> Result<Snapshot, String> {
+    take(amqp, address, timeout, true)
+}
+
+/// Like [`fetch`], but only counts the values (each still checked to be one record): the
+/// client does the least work per value, for measuring the appliance's snapshot.
+pub fn count(amqp: SocketAddr, address: &str, timeout: Duration) -> Result<Snapshot, String> {
+    take(amqp, address, timeout, false)
+}
+
+fn take(
+    amqp: SocketAddr,
+    address: &str,
+    timeout: Duration,
+    keep: bool,
+) -> Result<Snapshot, String> {
     let mut sock = TcpStream::connect_timeout(&amqp, Duration::from_secs(5))
         .map_err(|e| format!("cannot connect to {amqp}: {e} (is `tickwire run` up?)"))?;
     let _ = sock.set_nodelay(true);
@@ -181,6 +203,8 @@ pub fn fetch(amqp: SocketAddr, address: &str, timeout: Duration) -> Result<Snaps
         address,
         link: None,
         rows: Vec::new(),
+        keep,
+        values: 0,
         end_seq: None,
         attached_at: t0,
     };
@@ -190,7 +214,7 @@ pub fn fetch(amqp: SocketAddr, address: &str, timeout: Duration) -> Result<Snaps
         if t0.elapsed() > timeout {
             return Err(format!(
                 "no snapshot-end marker from {amqp} within {timeout:?} ({} values so far)",
-                c.rows.len()
+                c.values
             ));
         }
         out.clear();
@@ -212,6 +236,7 @@ pub fn fetch(amqp: SocketAddr, address: &str, timeout: Duration) -> Result<Snaps
     let _ = sock.write_all(&out);
     Ok(Snapshot {
         rows: c.rows,
+        values: c.values,
         end_seq: c.end_seq.unwrap_or(0),
         elapsed,
     })
@@ -230,6 +255,9 @@ struct Client<'a> {
     address: &'a str,
     link: Option<LinkId>,
     rows: Vec<Row>,
+    /// Whether values are kept as rows or only counted.
+    keep: bool,
+    values: usize,
     end_seq: Option<u64>,
     attached_at: Instant,
 }
@@ -296,12 +324,15 @@ impl Client<'_> {
         if get(crate::app::snapshot::SNAPSHOT_ANNOTATION) != Some(Value::Bool(true)) {
             return Ok(()); // a live update interleaved with the snapshot
         }
-        let address = m.subject.unwrap_or("").to_string();
         let tick = m
             .data
             .and_then(Tick::read_from)
             .ok_or("a snapshot value without one 64-byte binary record")?;
-        self.rows.push(Row { address, tick });
+        self.values += 1;
+        if self.keep {
+            let address = m.subject.unwrap_or("").to_string();
+            self.rows.push(Row { address, tick });
+        }
         Ok(())
     }
 }
