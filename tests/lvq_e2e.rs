@@ -427,6 +427,23 @@ fn lvq_dump_prints_the_current_values_as_json_and_as_a_table() {
         text.lines().skip(1).any(|l| l.starts_with("opra/QQQ/")),
         "{text}"
     );
+    // --summary counts the same instruments, and any that got a first value since.
+    let out = std::process::Command::new(exe)
+        .args(["lvq", "dump", "opra/SPY/#", "--summary", "--amqp", &amqp])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counted: usize = text
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count first: {text}"));
+    assert!(
+        counted >= values.len(),
+        "{counted} < {}: {text}",
+        values.len()
+    );
+    assert!(text.contains("snapshot-end seq"), "{text}");
     // A refused address says why.
     let out = std::process::Command::new(exe)
         .args(["lvq", "dump", "nyse/#", "--amqp", &amqp])
