@@ -539,6 +539,23 @@ fn bad_input_closes_only_the_offending_connection() {
     println!("bad input cases took {:?}", t0.elapsed());
     // Every offending connection is gone; the witness's is the one left.
     wait_connections(&app, 1);
+    // Bad input is counted: every case but the unattached handles (which ends only a
+    // session) closed its connection with an error.
+    let t0 = Instant::now();
+    let closed = loop {
+        let n = app.stats.fanout().closed_with_error;
+        if n >= 8 || t0.elapsed() > LIMIT {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(closed >= 8, "connections closed with an error: {closed}");
+    let stats = console_stats(app.console_addr.expect("console")).expect("/api/stats");
+    assert_eq!(
+        stats["totals"]["connections_closed_with_error"], closed,
+        "{}",
+        stats["totals"]
+    );
     witness.check(&app, 500);
 }
 
@@ -587,6 +604,9 @@ fn connections_past_the_limit_are_refused() {
     let alarms = stats["alarms"].to_string();
     assert!(alarms.contains("connection limit 3 reached"), "{alarms}");
     assert_eq!(stats["totals"]["connections"], 3, "{}", stats["totals"]);
+    // Two of the burst and the Proton client were refused, and counted.
+    let refused = stats["totals"]["connections_refused"].as_u64().unwrap_or(0);
+    assert!(refused >= 3, "{}", stats["totals"]);
     // One leaves: a new connection gets in.
     drop(kept.pop());
     wait_connections(&app, 2);

@@ -169,6 +169,7 @@ async fn accept_loop(
                 "connection limit {} reached: refusing new connections",
                 limit.max
             ));
+            stats.count_refused();
             refuse(s, &limit, &refusing);
             continue;
         }

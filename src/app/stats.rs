@@ -3,6 +3,7 @@
 //! Agents fill plain structs and swap them in under a lock every 100 ms: never per tick.
 //! The console turns them into JSON on the control plane.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -48,6 +49,10 @@ pub struct FanoutStats {
     pub lapped: u64,
     /// Open AMQP connections.
     pub connections: u64,
+    /// Connections the appliance closed with an error: bad input (framing, decoding,
+    /// protocol), a limit, or a silent peer. The error's condition and description went
+    /// to the client.
+    pub closed_with_error: u64,
     /// Highest appliance sequence number read.
     pub seq: u64,
     /// Every subscriber link.
@@ -116,6 +121,8 @@ pub struct StatsBoard {
     feed: Mutex<FeedStats>,
     journal: Mutex<JournalStats>,
     alarms: Mutex<Vec<String>>,
+    /// Connections refused because `max_connections` were open (control plane).
+    refused: AtomicU64,
 }
 
 impl StatsBoard {
@@ -128,7 +135,18 @@ impl StatsBoard {
             feed: Mutex::new(FeedStats::default()),
             journal: Mutex::new(JournalStats::default()),
             alarms: Mutex::new(Vec::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a connection refused at the connection limit.
+    pub fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections refused at the connection limit so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Updates the fan-out figures.
@@ -206,6 +224,8 @@ impl StatsBoard {
                 "lapped": fan.lapped,
                 "seq": fan.seq,
                 "connections": fan.connections,
+                "connections_refused": self.refused(),
+                "connections_closed_with_error": fan.closed_with_error,
             },
             "unknown_destination": feed.unknown_destination,
             "lines": lines,

@@ -146,6 +146,8 @@ pub struct FanoutAgent {
     ticks_in: u64,
     delivered: u64,
     lapped: u64,
+    /// Connections the appliance closed with an error (bad input, a limit, idle).
+    closed_with_error: u64,
 }
 
 impl FanoutAgent {
@@ -197,6 +199,7 @@ impl FanoutAgent {
             ticks_in: 0,
             delivered: 0,
             lapped: 0,
+            closed_with_error: 0,
         })
     }
 
@@ -277,6 +280,10 @@ impl FanoutAgent {
                 Event::AttachRequested(req) => self.on_attach(slot, *req),
                 Event::Detached { link, .. } => self.remove_link(slot, link),
                 Event::Delivery(d) => self.on_publish(slot, d),
+                Event::Closed {
+                    local: true,
+                    error: Some(_),
+                } => self.closed_with_error += 1,
                 _ => {}
             }
         }
@@ -611,11 +618,13 @@ impl FanoutAgent {
         let conns = self.conns.iter().flatten().count() as u64;
         let (subs, all) = (&self.subs, &self.conns);
         let (ticks, delivered, lapped) = (self.ticks_in, self.delivered, self.lapped);
+        let closed_with_error = self.closed_with_error;
         self.stats.update_fanout(|f| {
             f.ticks_routed = ticks;
             f.delivered = delivered;
             f.lapped = lapped;
             f.connections = conns;
+            f.closed_with_error = closed_with_error;
             f.seq = tail;
             let mut n = 0;
             for s in subs.iter().flatten() {
