@@ -775,34 +775,3 @@ fn a_subscriber_that_never_reads_stays_bounded() {
     drop(stalled);
     witness.check(&app, 500);
 }
-
-/// With anonymous access off, a client that skips SASL (the AMQP header straight away)
-/// is not let in: it gets the SASL header (SASL is required) and the socket is closed,
-/// with no open and no tick.
-#[test]
-fn without_anonymous_access_a_client_cannot_skip_sasl() {
-    let mut cfg = private_config(2_000);
-    cfg.amqp.allow_anonymous = false;
-    let app = appliance(&cfg);
-    wait_for_ticks(&app, 100, LIMIT);
-    let mut w = Wire::connect(app.amqp_addr);
-    w.send(&[AMQP_HEADER, &open_frame()].concat());
-    assert!(
-        w.read_to_eof(REPLY_LIMIT),
-        "socket not closed: {:?}",
-        w.frames
-    );
-    assert_eq!(
-        w.header.map(|h| h[4]),
-        Some(3),
-        "the answer is the SASL header (protocol id 3): {:?}",
-        w.header
-    );
-    assert!(
-        w.frames.is_empty() && w.transfers == 0,
-        "nothing after the header: {:?}, {} transfers",
-        w.frames,
-        w.transfers
-    );
-    app.stop();
-}
