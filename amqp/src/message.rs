@@ -276,8 +276,8 @@ pub struct Message<'a> {
     pub footer: Option<Map<'a>>,
 }
 
-/// Rank of each section in the fixed order.
-fn rank(code: u64) -> Option<u8> {
+/// Rank of each section in the fixed order (spec 3.2); body sections share one rank.
+pub(crate) fn rank(code: u64) -> Option<u8> {
     Some(match code {
         d::HEADER => 0,
         d::DELIVERY_ANNOTATIONS => 1,

@@ -11,6 +11,7 @@ use core::fmt;
 
 use crate::codes::descriptor as d;
 use crate::engine::codec::{as_bool, as_str, as_text, value_len, DecodeError, Fields};
+use crate::message::rank;
 use crate::{Map, Reader, Value};
 
 /// A received message's sections, as far as a broker reads them; every part borrows it.
@@ -49,20 +50,6 @@ impl From<DecodeError> for ScanError {
     }
 }
 
-/// Rank of each section in the order the specification fixes (3.2).
-fn rank(code: u8) -> Option<u8> {
-    Some(match u64::from(code) {
-        d::HEADER => 0,
-        d::DELIVERY_ANNOTATIONS => 1,
-        d::MESSAGE_ANNOTATIONS => 2,
-        d::PROPERTIES => 3,
-        d::APPLICATION_PROPERTIES => 4,
-        d::DATA | d::AMQP_SEQUENCE | d::AMQP_VALUE => 5,
-        d::FOOTER => 6,
-        _ => return None,
-    })
-}
-
 /// The section code of the described value at `b[0]`, and the descriptor's length.
 fn descriptor(b: &[u8]) -> Result<(u8, usize), ScanError> {
     match *b {
@@ -88,7 +75,7 @@ impl<'a> Sections<'a> {
         while pos < bytes.len() {
             let rest = &bytes[pos..];
             let (code, dlen) = descriptor(rest)?;
-            let rk = rank(code).ok_or(ScanError("unknown section descriptor"))?;
+            let rk = rank(u64::from(code)).ok_or(ScanError("unknown section descriptor"))?;
             let repeatable = matches!(u64::from(code), d::DATA | d::AMQP_SEQUENCE);
             let continues = repeatable && last == Some((rk, code));
             if matches!(last, Some((lr, _)) if lr > rk || (lr == rk && !continues)) {
