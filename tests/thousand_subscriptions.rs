@@ -18,14 +18,13 @@ mod common;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::Value;
 use tickwire::app::Running;
 use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
 use tickwire_amqp::message::{Body, Message};
@@ -320,57 +319,32 @@ class Multi(MessagingHandler):
 Container(Multi()).run()
 "#;
 
-/// The Proton connection: its child process and the thread draining its output.
+/// The Proton connection: its child process and the file that tells it to stop.
 struct Proton {
-    child: std::process::Child,
-    out: JoinHandle<Vec<u8>>,
+    client: Background,
     stop_file: std::path::PathBuf,
 }
 
 fn start_proton(app: &Running, addresses: &[String]) -> Proton {
     let stop_file = fresh_test_dir("thousand-subscriptions-stop");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg("-c")
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg("-c")
         .arg(PROTON_MULTI)
         .arg(url(app))
         .arg(&stop_file)
         .arg("50")
-        .args(addresses)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 runs");
-    let mut stdout = child.stdout.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
+        .args(addresses);
     Proton {
-        child,
-        out,
+        client: Background::start(cmd),
         stop_file,
     }
 }
 
 /// Tells the Proton client to stop and returns, per address, what it received.
-fn finish_proton(mut p: Proton, n: usize) -> Vec<Got> {
+fn finish_proton(p: Proton, n: usize) -> Vec<Got> {
     std::fs::write(&p.stop_file, b"stop").expect("stop file");
-    let t0 = Instant::now();
-    while p.child.try_wait().expect("wait").is_none() {
-        if t0.elapsed() > LIMIT {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let lines = p.client.finish(LIMIT);
     let _ = std::fs::remove_file(&p.stop_file);
-    let text = String::from_utf8_lossy(&p.out.join().unwrap_or_default()).to_string();
-    let lines: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
     assert!(
         event(&lines, "done").is_some(),
         "Proton client did not finish"
