@@ -19,74 +19,19 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
+use tickwire_amqp::engine::{Config, Event, LinkSpec, Role};
 use tickwire_amqp::message::{Body, Message, MessageWriter, Properties, Sections};
 use tickwire_amqp::Encoder;
 
+mod common;
+
+use common::{pump, Wired};
+
 const BATCH: usize = 1000;
-const CREDIT: u32 = 1 << 30;
-
-struct Wired {
-    client: Engine,
-    server: Engine,
-    cl: LinkId,
-    sl: LinkId,
-    wire: Vec<u8>,
-}
-
-/// Moves bytes both ways until neither side has anything to say; events are dropped
-/// except on the server, where attach requests are accepted.
-fn pump(w: &mut Wired, now: Instant) {
-    for _ in 0..1000 {
-        w.wire.clear();
-        let a = w.client.poll_transmit(&mut w.wire);
-        if a > 0 {
-            w.server.handle_input(&w.wire, now);
-        }
-        while let Some(e) = w.server.poll_event() {
-            match e {
-                Event::AttachRequested(r) => {
-                    w.sl = r.link;
-                    w.server.accept_attach(r.link).expect("accept");
-                    w.server
-                        .grant_credit(r.link, CREDIT, false)
-                        .expect("credit");
-                }
-                Event::Delivery(d) => w.server.recycle(d),
-                _ => {}
-            }
-        }
-        w.wire.clear();
-        let b = w.server.poll_transmit(&mut w.wire);
-        if b > 0 {
-            w.client.handle_input(&w.wire, now);
-        }
-        while w.client.poll_event().is_some() {}
-        if a == 0 && b == 0 {
-            return;
-        }
-    }
-    panic!("pump did not settle");
-}
 
 fn wired() -> Wired {
-    let now = Instant::now();
-    let mut server_cfg = Config::server("bench-server");
-    server_cfg.incoming_window = u32::MAX;
-    let id = LinkId {
-        session: tickwire_amqp::engine::SessionId(0),
-        handle: 0,
-    };
-    let mut w = Wired {
-        client: Engine::new(Config::client("bench-publisher"), now),
-        server: Engine::new(server_cfg, now),
-        cl: id,
-        sl: id,
-        wire: Vec::with_capacity(1 << 20),
-    };
-    pump(&mut w, now);
-    let cs = w.client.begin().expect("begin");
-    pump(&mut w, now);
+    let mut server = Config::server("bench-server");
+    server.incoming_window = u32::MAX;
     let spec = LinkSpec {
         name: "bench-publisher",
         role: Role::Sender,
@@ -95,8 +40,7 @@ fn wired() -> Wired {
         filters: &[],
         snd_settle_mode: 1,
     };
-    w.cl = w.client.attach(cs, spec).expect("attach");
-    pump(&mut w, now);
+    let w = common::wired(Config::client("bench-publisher"), server, spec);
     assert!(
         w.client.credit(w.cl) >= BATCH as u32,
         "publisher has credit"

@@ -13,61 +13,19 @@ use std::io::IoSlice;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role, SharedBody};
+use tickwire_amqp::engine::{Config, Event, LinkSpec, Role, SharedBody};
+
+mod common;
+
+use common::{pump, Wired, CREDIT};
 
 const BATCH: u64 = 1000;
-const CREDIT: u32 = 1 << 30;
-
-struct Wired {
-    client: Engine,
-    server: Engine,
-    cl: LinkId,
-    sl: LinkId,
-    wire: Vec<u8>,
-}
-
-fn pump(w: &mut Wired, now: Instant) {
-    for _ in 0..1000 {
-        w.wire.clear();
-        let a = w.client.poll_transmit(&mut w.wire);
-        if a > 0 {
-            w.server.handle_input(&w.wire, now);
-        }
-        w.wire.clear();
-        let b = w.server.poll_transmit(&mut w.wire);
-        if b > 0 {
-            w.client.handle_input(&w.wire, now);
-        }
-        while w.client.poll_event().is_some() {}
-        if a == 0 && b == 0 {
-            return;
-        }
-    }
-    panic!("pump did not settle");
-}
 
 fn wired() -> Wired {
-    let now = Instant::now();
-    let mut client_cfg = Config::client("bench-client");
+    let mut client = Config::client("bench-client");
     // The send-only bench never lets the client answer, so its window must outlast
     // every iteration.
-    client_cfg.incoming_window = u32::MAX;
-    let mut w = Wired {
-        client: Engine::new(client_cfg, now),
-        server: Engine::new(Config::server("bench-server"), now),
-        cl: LinkId {
-            session: tickwire_amqp::engine::SessionId(0),
-            handle: 0,
-        },
-        sl: LinkId {
-            session: tickwire_amqp::engine::SessionId(0),
-            handle: 0,
-        },
-        wire: Vec::with_capacity(1 << 20),
-    };
-    pump(&mut w, now);
-    let cs = w.client.begin().expect("begin");
-    pump(&mut w, now);
+    client.incoming_window = u32::MAX;
     let spec = LinkSpec {
         name: "bench",
         role: Role::Receiver,
@@ -76,19 +34,9 @@ fn wired() -> Wired {
         filters: &[],
         snd_settle_mode: 1,
     };
-    w.cl = w.client.attach(cs, spec).expect("attach");
-    w.wire.clear();
-    w.client.poll_transmit(&mut w.wire);
-    w.server.handle_input(&w.wire, now);
-    while let Some(e) = w.server.poll_event() {
-        if let Event::AttachRequested(r) = e {
-            w.sl = r.link;
-            w.server.accept_attach(r.link).expect("accept");
-        }
-    }
-    pump(&mut w, now);
+    let mut w = common::wired(client, Config::server("bench-server"), spec);
     w.client.grant_credit(w.cl, CREDIT, false).expect("credit");
-    pump(&mut w, now);
+    pump(&mut w, Instant::now());
     assert_eq!(w.server.credit(w.sl), CREDIT);
     w
 }
