@@ -11,7 +11,10 @@ tests drive. It prints one JSON object per line on stdout, so a test can check e
 
 `sub` prints {"event": "message", "t", "subject", "annotations", "properties", "body"} per
 message, then {"event": "done", "received": N} (or {"event": "detached"/"error", ...}).
-`pub` prints {"event": "settled", "state": ...} per delivery and {"event": "done", ...}.
+`pub` prints {"event": "settled", "index": I, "state": ...} per delivery and
+{"event": "done", ...}. I is the delivery's place in publication order (0, 1, ...); the
+message carries it as its message-id and the delivery as its tag (both the string of I),
+so a settlement and a stored message can each be matched to what was sent.
 
 `--close-link-first` detaches the receiving link before closing the connection when the
 subscriber is done (without it the connection is closed with the link still attached).
@@ -195,18 +198,21 @@ class Pub(MessagingHandler):
 
     def on_sendable(self, event):
         while event.sender.credit and self.sent < self.a.count:
+            index = str(self.sent)
             body = self.a.body
             if self.a.size:
                 body = bytes((i * 7 + self.sent) % 251 for i in range(self.a.size))
-            m = Message(body=body, durable=self.a.durable,
+            m = Message(id=index, body=body, durable=self.a.durable,
                         properties=parse_kv(self.a.prop) or None,
                         subject=self.a.address)
-            event.sender.send(m)
+            event.sender.send(m, tag=index)
             self.sent += 1
 
     def on_settled(self, event):
         self.settled += 1
-        emit({"event": "settled", "state": str(event.delivery.remote_state)})
+        # The tag we gave the delivery (Proton hands it back as a str).
+        emit({"event": "settled", "index": int(event.delivery.tag),
+              "state": str(event.delivery.remote_state)})
         if self.settled >= self.a.count:
             emit({"event": "done", "sent": self.sent, "settled": self.settled, "why": "count"})
             self.timer.cancel()
