@@ -28,6 +28,12 @@ pub fn monotonic_ns() -> u64 {
     read(libc::CLOCK_MONOTONIC)
 }
 
+/// CPU time the calling thread has used, ns (`CLOCK_THREAD_CPUTIME_ID`): for benchmarks
+/// that must not count time the thread spent waiting for a shared core.
+pub fn thread_cpu_ns() -> u64 {
+    read(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

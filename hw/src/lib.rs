@@ -9,6 +9,7 @@
 //! - [`tuning`]: the tuning report: each mistuned setting with its severity and the fix.
 //! - [`agent`]: the [`Agent`] trait, idle strategies and the [`AgentRunner`] (STYLE 7).
 //! - [`clock`]: nanosecond clocks.
+//! - [`mem`]: [`mem::HugeSlab`] (zeroed, huge-page-backed tables) and a prefetch hint.
 //!
 //! Design notes: `docs/hw.md`.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@
 pub mod agent;
 pub mod clock;
 mod error;
+pub mod mem;
 pub mod mode;
 pub mod pin;
 pub mod rt;

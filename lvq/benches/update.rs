@@ -1,16 +1,21 @@
-//! `LastValueCache::update` throughput (criterion). Target: >= 50 million ticks/s a core.
+//! `LastValueCache::update` and `update_batch` throughput (criterion). Target: >= 50
+//! million ticks/s a core.
 //!
 //! Two universes: 4,096 series (the state fits in L2: the pure cost of the update rule)
 //! and 1.5 million series with random ids (every update a likely cache miss: the OPRA
-//! worst case). Ticks are pre-generated from a fixed seed.
+//! worst case). Ticks are pre-generated from a fixed seed. `update_batch` applies them in
+//! blocks of 255 ticks (the most an OPRA block carries), prefetching ahead.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tickwire_lvq::{ConflatingQueue, LastValueCache};
+use tickwire_lvq::{ConflatingQueue, LastValueCache, UpdateOutcome};
 use tickwire_record::{flags, Tick, TickKind};
 
 const TICKS: usize = 1 << 16;
+
+/// Ticks per `update_batch` call: one full OPRA block.
+const BLOCK: usize = 255;
 
 fn ticks(universe: u32, seed: u64) -> Vec<Tick> {
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -56,12 +61,31 @@ fn bench_update(c: &mut Criterion) {
                 }
             })
         });
+        g.bench_function(format!("update_batch/{universe}"), |b| {
+            b.iter(|| {
+                for block in feed.chunks(BLOCK) {
+                    black_box(cache.update_batch(black_box(block)));
+                }
+            })
+        });
         let mut q = ConflatingQueue::with_capacity(universe).expect("queue");
         g.bench_function(format!("update+conflate/{universe}"), |b| {
             b.iter(|| {
                 for t in &feed {
                     cache.update(t);
                     black_box(q.handle_update(t.instrument.get()));
+                }
+                while q.poll_value(&cache).is_some() {}
+            })
+        });
+        g.bench_function(format!("update_batch+conflate/{universe}"), |b| {
+            b.iter(|| {
+                for block in feed.chunks(BLOCK) {
+                    cache.update_batch_with(block, |_, outcome| {
+                        if let UpdateOutcome::Applied { instrument } = outcome {
+                            black_box(q.handle_update(instrument));
+                        }
+                    });
                 }
                 while q.poll_value(&cache).is_some() {}
             })

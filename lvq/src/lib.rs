@@ -5,7 +5,8 @@
 //! data-plane thread owns a [`LastValueCache`] and, per link, a [`SnapshotCursor`] or a
 //! [`ConflatingQueue`], and drives them between ticks:
 //!
-//! 1. for each sequenced tick: [`LastValueCache::update`], then per matching link:
+//! 1. for each sequenced tick: [`LastValueCache::update`] (or, for a run of ticks,
+//!    [`LastValueCache::update_batch_with`], which prefetches ahead), then per matching link:
 //!    a snapshotting link delivers it iff [`SnapshotCursor::should_deliver`]; a link
 //!    that is behind under `conflate` calls [`ConflatingQueue::handle_update`];
 //! 2. between ticks: [`SnapshotCursor::poll_chunk`] for each joiner (bounded work), and
@@ -13,6 +14,7 @@
 //!
 //! [`KeyedLvq`] is the control-plane queue for messages clients publish (Qpid LVQ).
 //! The design and the proof of the snapshot rule are in `docs/lvq.md`.
+// The cache's huge-page storage and prefetch come from `tickwire_hw::mem`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
