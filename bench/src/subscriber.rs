@@ -24,6 +24,9 @@ use tickwire_record::Tick;
 /// Highest latency the histograms hold: 60 s in nanoseconds (larger values are clamped).
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
+/// Bytes of a read handed to the engine at a time (see the read loop).
+const INPUT_SLICE: usize = 32 << 10;
+
 /// How long a blocking read waits before the thread checks its stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(20);
 
@@ -313,10 +316,19 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
             }
             Err(err) => break Err(format!("read from broker: {err}")),
         };
-        let read_ns = realtime_ns();
-        e.handle_input(&buf[..n], Instant::now());
+        let (read_ns, now) = (realtime_ns(), Instant::now());
         let measuring = control.measuring.load(Ordering::Relaxed);
-        let drained = drain_events(&mut e, spec, control, &mut st, tally, read_ns, measuring);
+        let mut drained = Ok(());
+        // In slices, draining the events after each: a large read handed over at once
+        // queues thousands of deliveries, and their events and buffers no longer fit in
+        // the cache by the time they are read.
+        for chunk in buf[..n].chunks(INPUT_SLICE) {
+            e.handle_input(chunk, now);
+            drained = drain_events(&mut e, spec, control, &mut st, tally, read_ns, measuring);
+            if drained.is_err() {
+                break;
+            }
+        }
         if st.received > 0 {
             control.received.fetch_add(st.received, Ordering::Relaxed);
             st.received = 0;
