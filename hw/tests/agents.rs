@@ -181,3 +181,76 @@ fn idle_strategies_serialize() {
         serde_json::from_str(&serde_json::to_string(&IdleStrategy::BACKOFF).unwrap()).unwrap();
     assert_eq!(b, IdleStrategy::BACKOFF);
 }
+
+/// Counts datagrams from its socket, which it names as its wake descriptor, and records
+/// the thread's timer slack.
+struct Listener {
+    sock: std::os::unix::net::UnixDatagram,
+    seen: Arc<AtomicU64>,
+    slack: Arc<AtomicU64>,
+}
+
+impl Agent for Listener {
+    fn do_work(&mut self, _now_ns: u64) -> usize {
+        // SAFETY: PR_GET_TIMERSLACK takes no pointer and returns the slack.
+        let slack = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+        self.slack.store(slack as u64, Ordering::Relaxed);
+        let mut buf = [0u8; 16];
+        let mut n = 0;
+        while self.sock.recv(&mut buf).is_ok() {
+            n += 1;
+        }
+        self.seen.fetch_add(n, Ordering::Relaxed);
+        n as usize
+    }
+    fn name(&self) -> &str {
+        "listener"
+    }
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.sock.as_raw_fd())
+    }
+}
+
+#[test]
+fn a_parked_runner_wakes_on_its_agents_descriptor() {
+    let (tx, rx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    rx.set_nonblocking(true).unwrap();
+    let (seen, slack) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let agent = Listener {
+        sock: rx,
+        seen: seen.clone(),
+        slack: slack.clone(),
+    };
+    // Every park lasts a minute unless the descriptor wakes it.
+    let minute = 60_000_000_000;
+    let idle = IdleStrategy::Backoff {
+        max_spins: 0,
+        max_yields: 0,
+        min_park_ns: minute,
+        max_park_ns: minute,
+    };
+    let runner = AgentRunner::new(vec![Box::new(agent)], idle);
+    let (stop, counters) = (runner.stop_flag(), runner.counters());
+    let h = runner.spawn("tw-wake", None).unwrap();
+    for k in 1..=5u64 {
+        // Wait until the runner is parked: one idle cycle at the start and one after
+        // each datagram precede a park.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counters.idle_cycles() < k && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        tx.send(b"x").unwrap();
+        while seen.load(Ordering::Relaxed) < k {
+            assert!(
+                Instant::now() < deadline,
+                "datagram {k} not seen: the park did not wake on the descriptor"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(slack.load(Ordering::Relaxed), 1, "timer slack tightened");
+    stop.stop();
+    tx.send(b"stop").unwrap();
+    h.join().unwrap().unwrap();
+}

@@ -279,4 +279,8 @@ impl Agent for FeedAgent {
     fn name(&self) -> &str {
         "feed"
     }
+
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.rx.wake_fd())
+    }
 }

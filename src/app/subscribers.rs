@@ -252,7 +252,14 @@ impl FanoutAgent {
         {
             return 0;
         }
-        let ready: smallvec_free::Ready = self.events.iter().map(|e| e.token().0).collect();
+        // Only connections with input: a writable edge (the subscriber's ACKs freed
+        // send-buffer room) needs no read, and the flush below runs every cycle anyway.
+        let ready: smallvec_free::Ready = self
+            .events
+            .iter()
+            .filter(|e| e.is_readable() || e.is_read_closed() || e.is_error())
+            .map(|e| e.token().0)
+            .collect();
         let mut n = 0;
         for slot in ready.iter() {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
@@ -520,16 +527,18 @@ impl FanoutAgent {
                 durable,
                 ..
             } = self;
-            for t in &batch[..rb.n] {
+            // The cache applies the run with prefetching (one random slot per tick in a
+            // large universe); each tick is routed right after it is applied. A durable
+            // publish's placeholder only moves the cache's `last_seq` on.
+            cache.update_batch_with(&batch[..rb.n], |t, _| {
                 if is_placeholder(t) {
                     // A durable publish got its seq: never routed as a tick.
                     if let Some(d) = durable.as_mut() {
                         d.sequenced(t);
                     }
-                    continue;
+                    return;
                 }
                 latest.update(t);
-                cache.update(t);
                 for id in router.route(t.instrument.get()) {
                     let slot = by_route.get(id.index()).copied().unwrap_or(u32::MAX);
                     if let Some(Some(s)) = subs.get_mut(slot as usize) {
@@ -544,7 +553,7 @@ impl FanoutAgent {
                         }
                     }
                 }
-            }
+            });
             if rb.n < self.batch.len() {
                 break;
             }
@@ -716,6 +725,13 @@ impl Agent for FanoutAgent {
 
     fn name(&self) -> &str {
         "fanout"
+    }
+
+    /// The connections' epoll set: a subscriber's flow, a publisher's transfer or a
+    /// socket that can take more bytes wakes a parked data thread.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(self.poll.as_raw_fd())
     }
 }
 

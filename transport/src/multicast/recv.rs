@@ -226,6 +226,12 @@ impl MulticastReceiver {
         Ok(self.poll_ready(ms)? > 0)
     }
 
+    /// The epoll set of the sockets (level-triggered): readable while any socket has a
+    /// datagram waiting, so a thread may sleep on it (`poll`) until the feed has data.
+    pub fn wake_fd(&self) -> std::os::fd::RawFd {
+        self.epoll.as_raw_fd()
+    }
+
     /// Number of sockets (distinct ports).
     pub fn socket_count(&self) -> usize {
         self.sockets.len()
