@@ -5,6 +5,7 @@
 //! tick in a table indexed by instrument id. The `lvq` crate's last-value cache (full
 //! merged state per series) replaces it by implementing [`LatestValue`].
 
+use tickwire_hw::mem::HugeSlab;
 use tickwire_record::Tick;
 
 /// Where a conflating link pulls an instrument's latest value from.
@@ -14,9 +15,10 @@ pub trait LatestValue {
 }
 
 /// The latest tick per instrument id, pre-sized to the directory's capacity:
-/// `capacity * 64` bytes. Owned by the fan-out thread.
+/// `capacity * 64` bytes, zeroed at construction and backed by huge pages when large
+/// (an update is one random write per tick). Owned by the fan-out thread.
 pub struct LatestValues {
-    ticks: Box<[Tick]>,
+    ticks: HugeSlab<Tick>,
 }
 
 impl std::fmt::Debug for LatestValues {
@@ -27,10 +29,21 @@ impl std::fmt::Debug for LatestValues {
 
 impl LatestValues {
     /// A table for instrument ids `0..capacity`.
+    ///
+    /// # Panics
+    /// If the allocator cannot provide `capacity * 64` bytes.
     pub fn new(capacity: u32) -> Self {
+        let ticks = HugeSlab::zeroed(capacity.max(1) as usize);
         Self {
-            ticks: vec![Tick::default(); capacity as usize].into_boxed_slice(),
+            ticks: ticks.expect("memory for the latest-value table"),
         }
+    }
+
+    /// Starts loading `instrument`'s slot into the cache, ahead of its
+    /// [`LatestValues::update`] (a hint; nothing for an id out of range).
+    #[inline(always)]
+    pub fn prefetch(&self, instrument: u32) {
+        self.ticks.prefetch(instrument as usize);
     }
 
     /// Records `tick` as its instrument's latest (ignored for ids out of range, such as

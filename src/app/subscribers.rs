@@ -50,6 +50,10 @@ const RING_BATCH: usize = 1024;
 const BATCHES_PER_CYCLE: usize = 8;
 /// Stop filling a connection's transmit queue beyond this many bytes per cycle.
 pub(super) const FLUSH_HIGH_WATER: usize = 1 << 20;
+
+/// How many ticks ahead the fan-out prefetches [`LatestValues`] slots (the distance the
+/// LVQ cache uses for its own slab).
+const LATEST_PREFETCH: usize = 24;
 /// Credit granted to publishers, replenished as their messages arrive.
 const PUBLISH_CREDIT: u32 = 256;
 /// Snapshot ids visited per link per cycle at most (bounded work between ring reads).
@@ -530,7 +534,14 @@ impl FanoutAgent {
             // The cache applies the run with prefetching (one random slot per tick in a
             // large universe); each tick is routed right after it is applied. A durable
             // publish's placeholder only moves the cache's `last_seq` on.
-            cache.update_batch_with(&batch[..rb.n], |t, _| {
+            let run = &batch[..rb.n];
+            let mut next = 0;
+            cache.update_batch_with(run, |t, _| {
+                // The fan-out's own latest-value table is another random slot per tick.
+                if let Some(ahead) = run.get(next + LATEST_PREFETCH) {
+                    latest.prefetch(ahead.instrument.get());
+                }
+                next += 1;
                 if is_placeholder(t) {
                     // A durable publish got its seq: never routed as a tick.
                     if let Some(d) = durable.as_mut() {
