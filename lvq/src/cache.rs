@@ -35,13 +35,6 @@ pub struct CacheStats {
     pub seq_regressions: u64,
 }
 
-/// How many ticks ahead [`LastValueCache::update_batch`] prefetches. A slot that misses
-/// every cache level takes ~100 ns or more to arrive from DRAM, while a tick whose slot
-/// is in L1 is applied in ~4 ns, so the prefetch has to be issued a couple of dozen ticks
-/// early. Picked by measurement (`docs/lvq.md`): at 1.5 million random series 24 was the
-/// best of 0..48; at 4,096 series the distance is lost in the noise.
-const PREFETCH_DISTANCE: usize = 24;
-
 /// The last-value cache: one 64-byte [`LastValue`] per instrument id, in one zeroed,
 /// pre-allocated slab.
 ///
@@ -92,6 +85,14 @@ impl LastValueCache {
         self.values.len() as u32
     }
 
+    /// How many ticks ahead [`Self::update_batch`] prefetches (also the distance for other
+    /// per-instrument tables updated from the same runs of ticks). A slot that misses
+    /// every cache level takes ~100 ns or more to arrive from DRAM, while a tick whose
+    /// slot is in L1 is applied in ~4 ns, so the prefetch has to be issued a couple of
+    /// dozen ticks early. Picked by measurement (`docs/lvq.md`): at 1.5 million random
+    /// series 24 was the best of 0..48; at 4,096 series the distance is lost in the noise.
+    pub const PREFETCH_DISTANCE: usize = 24;
+
     /// Bytes of storage per series (the record size: 64).
     pub const BYTES_PER_SERIES: usize = core::mem::size_of::<LastValue>();
 
@@ -139,8 +140,9 @@ impl LastValueCache {
     /// returns how many changed an instrument. Exactly as calling [`Self::update`] on
     /// each tick in turn (same values, counters, `last_seq` and high-water mark), but
     /// faster on large universes: while it applies tick `i` it prefetches the slot of tick
-    /// `i + 24`, so the cache misses of two dozen ticks overlap instead of following one
-    /// another. Use [`Self::update_batch_with`] to see each tick's outcome.
+    /// `i + Self::PREFETCH_DISTANCE`, so the cache misses of two dozen ticks overlap
+    /// instead of following one another. Use [`Self::update_batch_with`] to see each
+    /// tick's outcome.
     #[inline]
     pub fn update_batch(&mut self, ticks: &[Tick]) -> usize {
         let mut applied = 0;
@@ -161,10 +163,10 @@ impl LastValueCache {
         F: FnMut(&Tick, UpdateOutcome),
     {
         // The first ticks have had nobody to prefetch their slots: do it now.
-        for t in ticks.iter().take(PREFETCH_DISTANCE) {
+        for t in ticks.iter().take(Self::PREFETCH_DISTANCE) {
             self.values.prefetch(t.instrument.get() as usize);
         }
-        let ahead = ticks.get(PREFETCH_DISTANCE..).unwrap_or(&[]);
+        let ahead = ticks.get(Self::PREFETCH_DISTANCE..).unwrap_or(&[]);
         let (body, tail) = ticks.split_at(ahead.len());
         for (t, later) in body.iter().zip(ahead) {
             self.values.prefetch(later.instrument.get() as usize);

@@ -51,9 +51,6 @@ const BATCHES_PER_CYCLE: usize = 8;
 /// Stop filling a connection's transmit queue beyond this many bytes per cycle.
 pub(super) const FLUSH_HIGH_WATER: usize = 1 << 20;
 
-/// How many ticks ahead the fan-out prefetches [`LatestValues`] slots (the distance the
-/// LVQ cache uses for its own slab).
-const LATEST_PREFETCH: usize = 24;
 /// Credit granted to publishers, replenished as their messages arrive.
 const PUBLISH_CREDIT: u32 = 256;
 /// Snapshot ids visited per link per cycle at most (bounded work between ring reads).
@@ -538,7 +535,7 @@ impl FanoutAgent {
             let mut next = 0;
             cache.update_batch_with(run, |t, _| {
                 // The fan-out's own latest-value table is another random slot per tick.
-                if let Some(ahead) = run.get(next + LATEST_PREFETCH) {
+                if let Some(ahead) = run.get(next + LastValueCache::PREFETCH_DISTANCE) {
                     latest.prefetch(ahead.instrument.get());
                 }
                 next += 1;
