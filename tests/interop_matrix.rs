@@ -85,6 +85,11 @@ fn start(client: Client, args: &[&str]) -> Background {
     Background::start(client.cmd(args))
 }
 
+/// Starts the same command in every client, each tagged with its client.
+fn start_each(args: &[&str]) -> Vec<(Client, Background)> {
+    CLIENTS.iter().map(|&c| (c, start(c, args))).collect()
+}
+
 /// Waits (bounded) until the appliance has `n` subscribing links.
 fn wait_for_links(app: &tickwire::app::Running, n: usize) {
     let t0 = Instant::now();
@@ -408,13 +413,7 @@ fn assert_all_accepted(pubs: &[(Client, Vec<Value>)], n: usize) {
 fn publish_and_receive_back_for_every_client() {
     let app = started(&private_config(500));
     let u = url(&app);
-    let subs: Vec<_> = CLIENTS
-        .iter()
-        .map(|&c| {
-            let args = ["sub", &u, "pub/mx/#", "--count", "6", "--timeout", "25"];
-            (c, start(c, &args))
-        })
-        .collect();
+    let subs = start_each(&["sub", &u, "pub/mx/#", "--count", "6", "--timeout", "25"]);
     wait_for_links(&app, 3);
     let pubs = publish_all(&u, "mx", &["--count", "2"]);
     assert_all_accepted(&pubs, 2);
@@ -444,13 +443,7 @@ fn multi_megabyte_messages_for_every_client() {
     cfg.amqp.max_message_size = 16 << 20;
     let app = started(&cfg);
     let u = url(&app);
-    let subs: Vec<_> = CLIENTS
-        .iter()
-        .map(|&c| {
-            let args = ["sub", &u, "pub/big/#", "--count", "3", "--timeout", "35"];
-            (c, start(c, &args))
-        })
-        .collect();
+    let subs = start_each(&["sub", &u, "pub/big/#", "--count", "3", "--timeout", "35"]);
     wait_for_links(&app, 3);
     let size = |c: Client| (3 << 20) + 11 * (c as usize + 1);
     let pubs: Vec<_> = CLIENTS
@@ -512,7 +505,7 @@ fn credit_exhaustion_and_replenish_for_every_client() {
         "--timeout",
         "20",
     ];
-    let subs: Vec<_> = CLIENTS.iter().map(|&c| (c, start(c, &args))).collect();
+    let subs = start_each(&args);
     for (c, bg) in subs {
         let got = bg.finish(LIMIT);
         let ctx = lines_of(c, &got);
