@@ -154,6 +154,19 @@ fn bench_refuses_nonsense_and_reports_an_unreachable_target() {
     assert_eq!(r["delivered"], 0, "{r}");
     let e = r["per_subscriber"][0]["error"].as_str().unwrap();
     assert!(e.contains("connect"), "{e}");
+
+    // Subscribers sharing a thread fail one by one, each with its reason.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    cmd.args(["bench", "--subscribers", "3", "--duration", "0.2", "--json"])
+        .args(["--subscriber-threads", "1", "--warmup", "0"])
+        .args(["--target", &format!("127.0.0.1:{port}")]);
+    let (status, out, err) = run_bounded(cmd, Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(r["failed"], 3, "{r}");
+    for s in r["per_subscriber"].as_array().unwrap() {
+        assert!(s["error"].as_str().unwrap().contains("connect"), "{s}");
+    }
 }
 
 #[test]
@@ -164,7 +177,9 @@ fn bench_measures_another_broker_given_by_target() {
     let app = common::appliance(&cfg);
     common::wait_for_ticks(&app, 100, Duration::from_secs(30));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    // Three subscribers on two threads: one thread serves two connections.
     cmd.args(["bench", "--subscribers", "3", "--duration", "1", "--json"])
+        .args(["--subscriber-threads", "2"])
         .args(["--target", &app.amqp_addr.to_string()])
         .args(["--address", "opra/#?format=binary"]);
     let (status, out, err) = run_bounded(cmd, Duration::from_secs(60));
@@ -174,8 +189,12 @@ fn bench_measures_another_broker_given_by_target() {
     assert_eq!(r["run"]["broker"], app.amqp_addr.to_string());
     assert!(r["appliance"].is_null(), "no appliance of its own: {r}");
     assert_eq!(r["failed"], 0, "{r}");
-    for s in r["per_subscriber"].as_array().unwrap() {
+    let subs = r["per_subscriber"].as_array().unwrap();
+    assert_eq!(subs.len(), 3, "{r}");
+    for (i, s) in subs.iter().enumerate() {
+        assert_eq!(s["index"], i, "reported in order: {s}");
         assert!(s["delivered"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["lost"], 0, "{s}");
     }
     // Binary ticks from the peer carry ts_recv, so latency is measured too.
     assert!(r["latency"]["raw"]["samples"].as_u64().unwrap() > 0, "{r}");

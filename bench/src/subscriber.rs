@@ -21,6 +21,9 @@ use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
 use tickwire_amqp::message::{Body, Message};
 use tickwire_record::Tick;
 
+mod group;
+pub use group::spawn_group;
+
 /// Highest latency the histograms hold: 60 s in nanoseconds (larger values are clamped).
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
@@ -271,6 +274,7 @@ fn flush(e: &mut Engine, sock: &mut TcpStream) -> Result<(), String> {
 }
 
 /// The link's state as the events tell it.
+#[derive(Default)]
 struct LinkState {
     link: Option<LinkId>,
     used: u32,
@@ -290,12 +294,7 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
         Instant::now(),
     );
     let mut buf = vec![0u8; spec.read_buffer.max(4096)];
-    let mut st = LinkState {
-        link: None,
-        used: 0,
-        attached: false,
-        received: 0,
-    };
+    let mut st = LinkState::default();
     let result = loop {
         if let Err(err) = flush(&mut e, &mut sock) {
             break Err(err);
@@ -316,24 +315,7 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
             }
             Err(err) => break Err(format!("read from broker: {err}")),
         };
-        let (read_ns, now) = (realtime_ns(), Instant::now());
-        let measuring = control.measuring.load(Ordering::Relaxed);
-        let mut drained = Ok(());
-        // In slices, draining the events after each: a large read handed over at once
-        // queues thousands of deliveries, and their events and buffers no longer fit in
-        // the cache by the time they are read.
-        for chunk in buf[..n].chunks(INPUT_SLICE) {
-            e.handle_input(chunk, now);
-            drained = drain_events(&mut e, spec, control, &mut st, tally, read_ns, measuring);
-            if drained.is_err() {
-                break;
-            }
-        }
-        if st.received > 0 {
-            control.received.fetch_add(st.received, Ordering::Relaxed);
-            st.received = 0;
-        }
-        if let Err(err) = drained {
+        if let Err(err) = take_read(&mut e, &buf[..n], spec, control, &mut st, tally) {
             break Err(err);
         }
     };
@@ -341,6 +323,35 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
         control.attached.fetch_sub(1, Ordering::SeqCst);
     }
     result
+}
+
+/// Hands one socket read to the engine and accounts what it delivered. The read is given
+/// in slices, draining the events after each: a large read handed over at once queues
+/// thousands of deliveries, and their events and buffers no longer fit in the cache by
+/// the time they are read.
+fn take_read(
+    e: &mut Engine,
+    data: &[u8],
+    spec: &SubscriberSpec,
+    control: &Control,
+    st: &mut LinkState,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let (read_ns, now) = (realtime_ns(), Instant::now());
+    let measuring = control.measuring.load(Ordering::Relaxed);
+    let mut drained = Ok(());
+    for chunk in data.chunks(INPUT_SLICE) {
+        e.handle_input(chunk, now);
+        drained = drain_events(e, spec, control, st, tally, read_ns, measuring);
+        if drained.is_err() {
+            break;
+        }
+    }
+    if st.received > 0 {
+        control.received.fetch_add(st.received, Ordering::Relaxed);
+        st.received = 0;
+    }
+    drained
 }
 
 fn drain_events(

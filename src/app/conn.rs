@@ -27,6 +27,8 @@ pub struct Conn {
     pub bytes_in: u64,
     /// Bytes written to the peer.
     pub bytes_out: u64,
+    /// When bytes first waited unwritten under load (`None`: nothing held).
+    pub held_since_ns: Option<u64>,
     /// Recycled slice array for vectored writes (kept empty between uses).
     iov: Vec<IoSlice<'static>>,
 }
@@ -48,6 +50,7 @@ impl Conn {
             peer,
             bytes_in: 0,
             bytes_out: 0,
+            held_since_ns: None,
             iov: Vec::with_capacity(64),
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Per cycle: take new sockets from the control plane, read what clients sent (one
 //! readiness poll), move ring batches into the link queues, then turn queued deliveries
-//! into transfers while links have credit and write each connection once.
+//! into transfers while links have credit and write each connection once (under load, a
+//! connection with only a little to send may wait a few cycles: `coalesce`).
 //!
 //! Last-value queues (issue 6, `docs/lvq.md`): every tick read from the ring also updates
 //! the [`LastValueCache`] (full merged state per instrument, sized to the directory); a
@@ -42,7 +43,10 @@ use super::replay_link::{join, JoinCtx, Phase, ReplayLink};
 use super::snapshot::{Joiner, CHUNK_VISITS};
 use super::stats::{StatsBoard, SubscriberStats};
 
+mod coalesce;
 mod publish;
+
+use coalesce::{Coalesce, BUSY_TICKS};
 
 /// Ticks read from the ring per batch.
 const RING_BATCH: usize = 1024;
@@ -572,7 +576,10 @@ impl FanoutAgent {
 
     /// Moves queued deliveries into each connection's transmit queue while its links have
     /// credit, then writes every connection with something to send.
-    fn transmit(&mut self) -> usize {
+    ///
+    /// Under load (`busy`: this cycle moved [`BUSY_TICKS`] or more ticks) a connection
+    /// with only a little to send is held back for a while, see [`Coalesce`].
+    fn transmit(&mut self, busy: bool, now_ns: u64) -> usize {
         let mut sent = 0;
         let Self {
             subs,
@@ -602,10 +609,24 @@ impl FanoutAgent {
             sent += ctx.pump(s, conn);
         }
         self.delivered += sent as u64;
+        let waiting = self
+            .conns
+            .iter()
+            .flatten()
+            .filter(|c| c.engine.pending_bytes() > 0)
+            .count();
+        let hold = Coalesce::new(busy, waiting);
         for slot in 0..self.conns.len() {
             let gone = match self.conns[slot].as_mut() {
-                Some(c) if c.engine.pending_bytes() > 0 || c.engine.is_closed() => {
-                    c.flush() == Pump::Gone
+                Some(c) if c.engine.is_closed() => c.flush() == Pump::Gone,
+                Some(c) if c.engine.pending_bytes() > 0 => {
+                    if hold.holds(c.engine.pending_bytes(), c.held_since_ns, now_ns) {
+                        c.held_since_ns.get_or_insert(now_ns);
+                        false
+                    } else {
+                        c.held_since_ns = None;
+                        c.flush() == Pump::Gone
+                    }
                 }
                 _ => false,
             };
@@ -713,14 +734,15 @@ fn start_replay(
 }
 
 impl Agent for FanoutAgent {
-    fn do_work(&mut self, _now_ns: u64) -> usize {
+    fn do_work(&mut self, now_ns: u64) -> usize {
         let now = Instant::now();
         let mut work = self.accept_new(now);
         work += self.poll_sockets(now);
-        work += self.read_ring();
+        let routed = self.read_ring();
+        work += routed;
         self.join_replays();
         self.settle_durable();
-        work += self.transmit();
+        work += self.transmit(routed >= BUSY_TICKS, now_ns);
         if now.duration_since(self.last_stats) >= Duration::from_millis(100) {
             self.last_stats = now;
             self.timers(now);

@@ -1,6 +1,7 @@
 //! `tickwire bench`: starts the appliance in-process on private ports and multicast groups
 //! (or points at another AMQP 1.0 broker with `--target`), connects N subscribers of our
-//! own (`tickwire_bench::subscriber`, one thread each, reading the `binary` format), runs
+//! own (`tickwire_bench::subscriber`, one connection each, reading the `binary` format;
+//! a thread each, or a few threads sharing many connections), runs
 //! for a set time and reports rates, loss, latency (corrected for coordinated omission),
 //! CPU per stage and the machine. See `docs/bench.md`.
 
@@ -21,7 +22,8 @@ use crate::config::{Config, ModeChoice};
 /// Arguments of `tickwire bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Number of subscribers, each on its own thread and connection.
+    /// Number of subscribers, each on its own connection (and thread, up to 16; see
+    /// `--subscriber-threads`).
     #[arg(long, default_value_t = 1)]
     pub subscribers: usize,
     /// Seconds measured (after the warm-up).
@@ -66,7 +68,15 @@ pub struct Args {
     /// Seconds run before the measured window opens.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Threads the subscribers share, each subscriber still on its own connection.
+    /// Default: a thread each up to 16 subscribers, one per core beyond (a thousand
+    /// blocking threads on a small box measure the scheduler, not the appliance).
+    #[arg(long, value_name = "K")]
+    pub subscriber_threads: Option<usize>,
 }
+
+/// Subscribers up to which each has its own thread by default.
+const OWN_THREAD_LIMIT: usize = 16;
 
 /// The longest the harness waits for subscribers to attach.
 const ATTACH_LIMIT: Duration = Duration::from_secs(60);
@@ -251,6 +261,23 @@ fn specs(args: &Args, cfg: &Config, broker: SocketAddr, ours: bool) -> Vec<Subsc
         .collect()
 }
 
+/// A subscriber thread: one subscriber, or a group of them.
+enum Handle {
+    One(std::thread::JoinHandle<SubscriberResult>),
+    Group(std::thread::JoinHandle<Vec<SubscriberResult>>),
+}
+
+/// Subscriber threads: `--subscriber-threads`, or one per subscriber up to
+/// [`OWN_THREAD_LIMIT`] subscribers and one per core beyond.
+fn subscriber_threads(args: &Args, n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    match args.subscriber_threads {
+        Some(k) => k.clamp(1, n),
+        None if n <= OWN_THREAD_LIMIT => n,
+        None => cores.min(n),
+    }
+}
+
 /// What the measured window produced.
 struct Outcome {
     results: Vec<SubscriberResult>,
@@ -266,11 +293,24 @@ fn measure(
 ) -> Result<Outcome, String> {
     let control = Arc::new(Control::default());
     let n = specs.len();
-    let mut threads = Vec::with_capacity(n);
-    for spec in specs {
-        let t = subscriber::spawn(spec, Arc::clone(&control))
-            .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
-        threads.push(t);
+    let groups = subscriber_threads(args, n);
+    let mut threads = Vec::with_capacity(groups);
+    if groups >= n {
+        for spec in specs {
+            let t = subscriber::spawn(spec, Arc::clone(&control))
+                .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
+            threads.push(Handle::One(t));
+        }
+    } else {
+        let mut specs = specs.into_iter();
+        for g in 0..groups {
+            // Spread evenly: the first `n % groups` threads take one more.
+            let take = n / groups + usize::from(g < n % groups);
+            let part: Vec<_> = specs.by_ref().take(take).collect();
+            let t = subscriber::spawn_group(part, Arc::clone(&control))
+                .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
+            threads.push(Handle::Group(t));
+        }
     }
     let t0 = Instant::now();
     while control.attached.load(Ordering::SeqCst) + control.failed.load(Ordering::SeqCst) < n {
@@ -294,13 +334,14 @@ fn measure(
     let after = machine::threads();
     let after_app = app.map(snapshot);
     control.stop.store(true, Ordering::SeqCst);
-    let results = threads
-        .into_iter()
-        .map(|t| {
-            t.join()
-                .map_err(|_| "a subscriber thread panicked".to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut results = Vec::with_capacity(n);
+    for t in threads {
+        let joined = match t {
+            Handle::One(t) => t.join().map(|r| vec![r]),
+            Handle::Group(t) => t.join(),
+        };
+        results.extend(joined.map_err(|_| "a subscriber thread panicked")?);
+    }
     let appliance = match (before_app, after_app) {
         (Some(b), Some(a)) => Some(appliance_figures(&b, &a, seconds)),
         _ => None,

@@ -1,0 +1,220 @@
+//! Many benchmark subscribers on one thread: each keeps its own TCP connection, client
+//! [`Engine`], link and tally, and one epoll set (mio) tells the thread which connection
+//! has bytes to read.
+//!
+//! A thousand subscribers each on a blocking thread measured the kernel's scheduler more
+//! than the appliance: on a 2-core box every delivery woke a thread of its own, and those
+//! wake-ups took the CPU the appliance was being measured on. A few threads each serving
+//! hundreds of connections do the same protocol work with a wake-up per busy batch.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use tickwire_amqp::engine::{Config, Engine};
+
+use super::{
+    take_read, Control, LinkState, SubscriberResult, SubscriberSpec, Tally, READ_TIMEOUT,
+};
+
+/// One subscriber of a group.
+struct Member {
+    spec: SubscriberSpec,
+    sock: TcpStream,
+    engine: Engine,
+    st: LinkState,
+    tally: Tally,
+    /// Ended (error or closed); its result is final.
+    done: bool,
+}
+
+impl Member {
+    /// Connects (blocking, then switches the socket to non-blocking) and opens the engine.
+    fn connect(spec: &SubscriberSpec) -> Result<Self, String> {
+        let std = std::net::TcpStream::connect(spec.broker)
+            .map_err(|e| format!("connect to {}: {e}", spec.broker))?;
+        let _ = std.set_nodelay(true);
+        std.set_nonblocking(true)
+            .map_err(|e| format!("socket: {e}"))?;
+        let engine = Engine::new(
+            Config::client(format!("tickwire-bench-{}", spec.index)),
+            Instant::now(),
+        );
+        let tally = Tally::new(spec);
+        Ok(Self {
+            sock: TcpStream::from_std(std),
+            engine,
+            st: LinkState::default(),
+            tally,
+            spec: spec.clone(),
+            done: false,
+        })
+    }
+
+    /// Writes what the engine has queued until the socket would block; the rest goes out
+    /// on the next writable event.
+    fn flush(&mut self) -> Result<(), String> {
+        while self.engine.pending_bytes() > 0 {
+            let mut iov = Vec::new();
+            self.engine.transmit_slices(&mut iov);
+            let written = self.sock.write_vectored(&iov);
+            drop(iov);
+            match written {
+                Ok(0) => return Err("broker closed the connection".into()),
+                Ok(n) => self.engine.advance_transmit(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write to broker: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until the socket would block, handing each read to the engine.
+    fn read(&mut self, buf: &mut [u8], control: &Control) -> Result<(), String> {
+        loop {
+            let n = match self.sock.read(buf) {
+                Ok(0) => return Err("broker closed the connection".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read from broker: {e}")),
+            };
+            let Self {
+                engine,
+                spec,
+                st,
+                tally,
+                ..
+            } = self;
+            take_read(engine, &buf[..n], spec, control, st, tally)?;
+            self.flush()?;
+        }
+    }
+
+    /// Records why this subscriber ended and stops serving it.
+    fn fail(&mut self, why: String, control: &Control) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        control.failed.fetch_add(1, Ordering::SeqCst);
+        self.tally.result.error = Some(why);
+        if self.st.attached {
+            self.st.attached = false;
+            control.attached.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Starts a thread named `tw-sub-g<first index>` serving every subscriber in `specs`, each
+/// on its own connection; its results come back in the order of `specs`.
+pub fn spawn_group(
+    specs: Vec<SubscriberSpec>,
+    control: Arc<Control>,
+) -> std::io::Result<JoinHandle<Vec<SubscriberResult>>> {
+    let first = specs.first().map_or(0, |s| s.index);
+    std::thread::Builder::new()
+        .name(format!("tw-sub-g{first}"))
+        .spawn(move || run_group(specs, &control))
+}
+
+fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberResult> {
+    let read_buffer = specs.iter().map(|s| s.read_buffer).max().unwrap_or(0);
+    let mut buf = vec![0u8; read_buffer.max(4096)];
+    let mut members: Vec<Member> = Vec::with_capacity(specs.len());
+    let mut failed_early: Vec<SubscriberResult> = Vec::new();
+    let poll = Poll::new();
+    let (mut poll, mut events) = match poll {
+        Ok(p) => (p, Events::with_capacity(1024)),
+        Err(e) => {
+            return specs
+                .iter()
+                .map(|spec| {
+                    control.failed.fetch_add(1, Ordering::SeqCst);
+                    let mut r = Tally::new(spec).result;
+                    r.error = Some(format!("epoll: {e}"));
+                    r
+                })
+                .collect();
+        }
+    };
+    for spec in specs {
+        match Member::connect(&spec) {
+            Ok(mut m) => {
+                let token = Token(members.len());
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if let Err(e) = poll.registry().register(&mut m.sock, token, interest) {
+                    m.fail(format!("epoll: {e}"), control);
+                }
+                if let Err(e) = m.flush() {
+                    m.fail(e, control);
+                }
+                members.push(m);
+            }
+            Err(why) => {
+                control.failed.fetch_add(1, Ordering::SeqCst);
+                let mut r = Tally::new(&spec).result;
+                r.error = Some(why);
+                failed_early.push(r);
+            }
+        }
+    }
+    let mut last_timers = Instant::now();
+    while !control.stop.load(Ordering::Relaxed) {
+        if let Err(e) = poll.poll(&mut events, Some(READ_TIMEOUT)) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            for m in &mut members {
+                m.fail(format!("epoll: {e}"), control);
+            }
+            break;
+        }
+        for ev in events.iter() {
+            let Some(m) = members.get_mut(ev.token().0) else {
+                continue;
+            };
+            if m.done {
+                continue;
+            }
+            let r = if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                m.read(&mut buf, control)
+            } else {
+                m.flush()
+            };
+            if let Err(why) = r {
+                let _ = poll.registry().deregister(&mut m.sock);
+                m.fail(why, control);
+            }
+        }
+        if last_timers.elapsed() >= Duration::from_millis(100) {
+            let now = Instant::now();
+            last_timers = now;
+            for m in members.iter_mut().filter(|m| !m.done) {
+                m.engine.handle_timeout(now);
+                if let Err(why) = m.flush() {
+                    m.fail(why, control);
+                }
+            }
+        }
+    }
+    // Close politely (best effort): the broker frees the links at once.
+    for m in members.iter_mut().filter(|m| !m.done) {
+        if m.engine.close(None).is_ok() {
+            let _ = m.flush();
+        }
+        if m.st.attached {
+            m.st.attached = false;
+            control.attached.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let mut results: Vec<SubscriberResult> = members.into_iter().map(|m| m.tally.result).collect();
+    results.extend(failed_early);
+    results.sort_by_key(|r| r.index);
+    results
+}
