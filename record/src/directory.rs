@@ -28,7 +28,13 @@ pub struct Instrument {
 impl Instrument {
     /// The underlying's symbol.
     pub fn underlying(&self) -> &str {
-        std::str::from_utf8(&self.underlying[..self.underlying_len as usize]).unwrap_or("")
+        std::str::from_utf8(self.underlying_bytes()).unwrap_or("")
+    }
+
+    /// The underlying's symbol as bytes (a prefix of the interned `&str`, so valid
+    /// UTF-8), without the check of [`Instrument::underlying`]: for per-tick encoders.
+    pub fn underlying_bytes(&self) -> &[u8] {
+        &self.underlying[..self.underlying_len as usize]
     }
 
     /// The last level of the instrument's address: the compact OSI symbol, or the

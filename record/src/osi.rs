@@ -170,10 +170,13 @@ impl OsiSymbol {
         two(&mut out[n + 2..], self.mm);
         two(&mut out[n + 4..], self.dd);
         out[n + 6] = self.put_call.letter() as u8;
+        // Eight strike digits as four pairs: four divisions instead of eight (this runs
+        // once per tick encoded).
         let mut s = self.strike_milli;
-        for i in (0..8).rev() {
-            out[n + 7 + i] = b'0' + (s % 10) as u8;
-            s /= 10;
+        for i in (0..4).rev() {
+            let pair = (s % 100) as u8;
+            two(&mut out[n + 7 + 2 * i..], pair);
+            s /= 100;
         }
         n + 15
     }
