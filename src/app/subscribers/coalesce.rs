@@ -7,11 +7,11 @@ pub(super) const BUSY_TICKS: usize = 512;
 /// Bytes a connection holds from which it is written even when the fan-out is busy.
 const COALESCE_BYTES: usize = 16 * 1024;
 /// Under load, the spacing aimed at between writes: a connection waits up to this much
-/// for every connection that has bytes waiting, so writes stay near 50,000 a second
+/// for every connection that has bytes waiting, so writes stay near 20,000 a second
 /// however many connections there are.
-const WRITE_SPACING_NS: u64 = 20_000;
+const WRITE_SPACING_NS: u64 = 50_000;
 /// Least and most time a connection's bytes are held back under load.
-const HOLD_NS: (u64, u64) = (100_000, 20_000_000);
+const HOLD_NS: (u64, u64) = (100_000, 50_000_000);
 
 /// When a connection's bytes are written: at once while the fan-out keeps up; under load
 /// (a busy cycle), only once they reach [`COALESCE_BYTES`] or have waited long enough.
@@ -21,7 +21,7 @@ const HOLD_NS: (u64, u64) = (100_000, 20_000_000);
 /// a busy cycle holds about one tick per connection, and writing them all every cycle made
 /// the writes, not the ticks, the limit. Holding small writes lets them grow with the load;
 /// the wait is bounded by [`HOLD_NS`] and scales with how many connections are waiting, so
-/// one subscriber never waits long and a thousand share about 50,000 writes a second.
+/// one subscriber never waits long and a thousand share about 20,000 writes a second.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Coalesce {
     /// How long a connection's bytes may wait (0: not busy, write everything).
