@@ -18,6 +18,9 @@ pub const BINARY_CONTENT_TYPE: &str = "application/vnd.tickwire.tick.v1";
 /// Longest address: feed (≤ 16) + '/' + underlying (≤ 11) + '/' + OSI symbol (≤ 21).
 const MAX_ADDRESS: usize = 16 + 1 + 11 + 1 + 21;
 
+/// Most bytes of a `binary` message (the body store sizes its slots by it).
+const BINARY_MAX: usize = 192;
+
 /// Bytes of the `binary` properties list after the subject: reply-to and correlation-id
 /// (null), then content-type as sym8.
 const BINARY_TAIL_FIELDS: usize = 2 + 2 + BINARY_CONTENT_TYPE.len();
@@ -92,6 +95,14 @@ impl TickEncoder {
             None => put(b"/$events"),
         }
         n
+    }
+
+    /// Appends the `binary` message for `tick` to `out` (see [`Self::encode_binary`]).
+    pub fn append_binary(&self, tick: &Tick, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.resize(at + BINARY_MAX, 0);
+        let n = self.encode_binary(tick, &mut out[at..]);
+        out.truncate(at + n);
     }
 
     /// Writes the `binary` message for `tick` into `out` and returns its length: byte for
@@ -243,7 +254,7 @@ impl BodyEncoder for TickEncoder {
     fn max_len(&self, format: BodyFormat) -> usize {
         match format {
             // properties (subject + content type) + data(64): well under 192.
-            BodyFormat::Binary => 192,
+            BodyFormat::Binary => BINARY_MAX,
             // properties + 17 named fields of at most 9 bytes each + symbols: under 448.
             BodyFormat::Map => 448,
         }

@@ -21,6 +21,8 @@
 //! message-annotation `tickwire:snapshot` = true, then the same sections as a live tick in
 //! the link's format. No allocation once the scratch buffer has grown to one message.
 
+use std::sync::OnceLock;
+
 use tickwire_amqp::codes::descriptor as d;
 use tickwire_amqp::message::{MessageWriter, Properties};
 use tickwire_amqp::Encoder;
@@ -169,15 +171,28 @@ impl Joiner {
 
 /// Writes one snapshot value: message-annotation `tickwire:snapshot` = true, then the
 /// same properties and body as a live tick in `format`.
+/// The annotation section is the same for every value, so it is encoded once; a `binary`
+/// value is then written like a live tick, from constants around its subject.
 pub fn snapshot_message(enc: &TickEncoder, tick: &Tick, format: BodyFormat, out: &mut Vec<u8>) {
-    {
-        let mut e = Encoder::new(out);
-        let mut w = MessageWriter::new(&mut e);
-        w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
-            e.symbol(SNAPSHOT_ANNOTATION).bool(true);
-        });
+    static ANNOTATION: OnceLock<Vec<u8>> = OnceLock::new();
+    out.extend_from_slice(ANNOTATION.get_or_init(|| {
+        let mut a = Vec::new();
+        snapshot_annotation(&mut a);
+        a
+    }));
+    match format {
+        BodyFormat::Binary => enc.append_binary(tick, out),
+        BodyFormat::Map => enc.write_message(tick, format, &mut Encoder::new(out)),
     }
-    enc.write_message(tick, format, &mut Encoder::new(out));
+}
+
+/// Writes the message-annotations section `tickwire:snapshot` = true.
+fn snapshot_annotation(out: &mut Vec<u8>) {
+    let mut e = Encoder::new(out);
+    let mut w = MessageWriter::new(&mut e);
+    w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
+        e.symbol(SNAPSHOT_ANNOTATION).bool(true);
+    });
 }
 
 /// Writes the marker: message-annotation `tickwire:snapshot-end` = `end_seq`, subject =
@@ -219,6 +234,28 @@ mod tests {
             flags: tickwire_record::flags::BID,
             kind: TickKind::Quote as u8,
             ..Tick::default()
+        }
+    }
+
+    #[test]
+    fn a_snapshot_value_is_the_annotation_then_the_live_message() {
+        let dir = Directory::with_capacity(8);
+        let osi = OsiSymbol::parse("SPY261218C00450000").unwrap();
+        let id = dir.intern("SPY", Some(osi)).unwrap();
+        let enc = TickEncoder::new("opra", dir);
+        for format in [BodyFormat::Binary, BodyFormat::Map] {
+            for t in [quote(7, id, 100), quote(8, 5, -3)] {
+                let mut want = Vec::new();
+                snapshot_annotation(&mut want);
+                enc.write_message(&t, format, &mut Encoder::new(&mut want));
+                // Twice: the second call reuses the annotation encoded by the first.
+                for _ in 0..2 {
+                    let mut got = vec![1, 2, 3];
+                    snapshot_message(&enc, &t, format, &mut got);
+                    assert_eq!(&got[..3], &[1, 2, 3], "appends");
+                    assert_eq!(&got[3..], &want[..], "{format:?}");
+                }
+            }
         }
     }
 
