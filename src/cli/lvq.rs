@@ -18,6 +18,8 @@ use tickwire_record::{price, Tick};
 /// Credit granted to the appliance at a time (re-granted when half is used); the
 /// session window matches it so neither limits a large snapshot.
 const CREDIT: u32 = 65_536;
+/// Bytes of a read handed to the engine at a time.
+const INPUT_SLICE: usize = 32 << 10;
 
 /// Arguments of `tickwire lvq`.
 #[derive(clap::Args, Debug)]
@@ -222,7 +224,14 @@ fn take(
         sock.write_all(&out).map_err(|e| format!("write: {e}"))?;
         match sock.read(&mut buf) {
             Ok(0) => return Err(format!("{amqp} closed the connection")),
-            Ok(n) => c.engine.handle_input(&buf[..n], Instant::now()),
+            // In slices, taking the deliveries after each: handed over whole, a large read
+            // queues thousands of them, which are out of the cache by the time they are read.
+            Ok(n) => {
+                for slice in buf[..n].chunks(INPUT_SLICE) {
+                    c.engine.handle_input(slice, Instant::now());
+                    c.handle_events()?;
+                }
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(format!("read: {e}")),
@@ -317,12 +326,12 @@ impl Client<'_> {
         let m = Sections::scan(bytes).map_err(|e| format!("undecodable message: {e}"))?;
         let ann = m.message_annotations;
         let get = |k: &str| ann.as_ref().and_then(|a| a.get_symbol(k).ok().flatten());
-        if let Some(Value::Ulong(seq)) = get(crate::app::snapshot::SNAPSHOT_END_ANNOTATION) {
-            self.end_seq = Some(seq);
-            return Ok(());
-        }
+        // A value first: all but one of the messages counted are.
         if get(crate::app::snapshot::SNAPSHOT_ANNOTATION) != Some(Value::Bool(true)) {
-            return Ok(()); // a live update interleaved with the snapshot
+            if let Some(Value::Ulong(seq)) = get(crate::app::snapshot::SNAPSHOT_END_ANNOTATION) {
+                self.end_seq = Some(seq);
+            }
+            return Ok(()); // the marker, or a live update interleaved with the snapshot
         }
         let tick = m
             .data
