@@ -3,7 +3,7 @@
 
 /// Ticks routed in one cycle from which the cycle counts as busy: the feed is coming in
 /// faster than one cycle's worth, and small writes are coalesced (see [`Coalesce`]).
-pub(super) const BUSY_TICKS: usize = 512;
+pub(super) const BUSY_TICKS: usize = 256;
 /// Bytes a connection holds from which it is written even when the fan-out is busy.
 const COALESCE_BYTES: usize = 16 * 1024;
 /// Under load, the spacing aimed at between writes: a connection waits up to this much
