@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::OsiSymbol;
 
 /// Longest underlying symbol kept, in bytes (OPRA underlyings are at most 11 characters).
-const UNDERLYING_MAX: usize = 11;
+/// Longest underlying symbol kept, in bytes (longer ones are cut).
+pub const UNDERLYING_MAX: usize = 11;
 
 /// One entry of the directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,13 @@ impl Instrument {
     /// UTF-8), without the check of [`Instrument::underlying`]: for per-tick encoders.
     pub fn underlying_bytes(&self) -> &[u8] {
         &self.underlying[..self.underlying_len as usize]
+    }
+
+    /// The underlying's symbol space-padded to [`UNDERLYING_MAX`] bytes, and its length:
+    /// a per-tick encoder copies the whole fixed-size array (a few moves, no `memcpy`
+    /// call) and keeps the first `len` bytes.
+    pub fn underlying_padded(&self) -> (&[u8; UNDERLYING_MAX], usize) {
+        (&self.underlying, self.underlying_len as usize)
     }
 
     /// The last level of the instrument's address: the compact OSI symbol, or the

@@ -13,6 +13,6 @@ mod directory;
 mod osi;
 mod tick;
 
-pub use directory::{Directory, DirectoryFull, Instrument};
+pub use directory::{Directory, DirectoryFull, Instrument, UNDERLYING_MAX};
 pub use osi::{OsiSymbol, ParseOsiError, PutCall};
 pub use tick::{flags, price, Tick, TickKind};

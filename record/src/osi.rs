@@ -161,7 +161,8 @@ impl OsiSymbol {
     /// returns its length.
     pub fn write_compact(&self, out: &mut [u8; 21]) -> usize {
         let n = self.root_len as usize;
-        out[..n].copy_from_slice(&self.root[..n]);
+        // The whole 6-byte root array, a fixed-size copy; what follows overwrites its tail.
+        out[..6].copy_from_slice(&self.root);
         let two = |o: &mut [u8], v: u8| {
             o[0] = b'0' + v / 10;
             o[1] = b'0' + v % 10;
