@@ -8,7 +8,7 @@
 //! [`Agent::wake_fd`]; a runner that parks then waits on those descriptors with the park
 //! as a timeout (`ppoll`), so it is woken by the next datagram or segment instead of
 //! sleeping past it. Runners also set their thread's timer slack to 1 ns: Linux otherwise
-//! lets a 1 µs park last 50 µs or more.
+//! stretches a short park by 50 µs or more.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,8 +73,14 @@ pub enum IdleStrategy {
 }
 
 impl IdleStrategy {
-    /// The backoff defaults: 20 spins, no yield, then park 1 µs doubling to 1 ms (woken
+    /// The backoff defaults: 20 spins, no yield, then park 50 µs doubling to 1 ms (woken
     /// early by the agents' descriptors).
+    ///
+    /// The first park is 50 µs, not 1 µs: a park costs about 12 µs of CPU in a VM (the
+    /// timer is programmed, fires, and the thread is switched out and back), so parks of a
+    /// few microseconds cost more than they save. Work on a descriptor still ends a park at
+    /// once. At 100 k ticks/s this took the data thread from 60% of a core to 32%, with the
+    /// same latency (`bench/RESULTS.md`, fifth session).
     ///
     /// No yield: on a core shared with another busy thread (the `shared` mode of a small
     /// box) `sched_yield` hands the core over for the rest of that thread's time slice,
@@ -84,7 +90,7 @@ impl IdleStrategy {
     pub const BACKOFF: IdleStrategy = IdleStrategy::Backoff {
         max_spins: 20,
         max_yields: 0,
-        min_park_ns: 1_000,
+        min_park_ns: 50_000,
         max_park_ns: 1_000_000,
     };
 }
