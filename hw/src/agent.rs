@@ -80,7 +80,7 @@ impl IdleStrategy {
     /// timer is programmed, fires, and the thread is switched out and back), so parks of a
     /// few microseconds cost more than they save. Work on a descriptor still ends a park at
     /// once. At 100 k ticks/s this took the data thread from 60% of a core to 32%, with the
-    /// same latency (`bench/RESULTS.md`, fifth session).
+    /// same latency, and replay flat out rose 15% (`bench/RESULTS.md`, fifth session).
     ///
     /// No yield: on a core shared with another busy thread (the `shared` mode of a small
     /// box) `sched_yield` hands the core over for the rest of that thread's time slice,
