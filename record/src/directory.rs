@@ -146,7 +146,13 @@ impl Directory {
             .by_name
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let u = &underlying[..underlying.len().min(UNDERLYING_MAX)];
+        // Cut at a character boundary: a name read back from a damaged symbol log may hold
+        // multi-byte characters, and slicing inside one would panic.
+        let mut cut = underlying.len().min(UNDERLYING_MAX);
+        while !underlying.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let u = &underlying[..cut];
         if let Some(&id) = map.get(&(Box::from(u), osi)) {
             return Ok(id);
         }
@@ -200,6 +206,16 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_name_is_cut_between_characters() {
+        let d = Directory::with_capacity(4);
+        // Ten ASCII bytes, then a two-byte character across the 11-byte limit.
+        let id = d.intern("ABCDEFGHIJé", None).unwrap();
+        assert_eq!(d.get(id).unwrap().underlying(), "ABCDEFGHIJ");
+        let id = d.intern("ABCDEFGHIJKLMN", None).unwrap();
+        assert_eq!(d.get(id).unwrap().underlying(), "ABCDEFGHIJK");
+    }
 
     #[test]
     fn interns_once_and_reads_back() {

@@ -65,7 +65,11 @@ pub struct TickEncoder {
 impl TickEncoder {
     /// An encoder naming instruments `<feed>/<underlying>/<symbol>` from `directory`.
     pub fn new(feed: &str, directory: Directory) -> Self {
-        let feed = feed[..feed.len().min(FEED_MAX)].to_string();
+        let mut cut = feed.len().min(FEED_MAX);
+        while !feed.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let feed = &feed[..cut];
         let mut feed_padded = [0u8; FEED_MAX];
         feed_padded[..feed.len()].copy_from_slice(feed.as_bytes());
         Self {
@@ -338,7 +342,8 @@ mod tests {
             ),
             ("opra", plain, "opra/BRKB/BRKB"),
             ("x", 7, "x/$events"),
-            // Longer than 16 bytes: cut.
+            // Longer than 16 bytes: cut, and never inside a character.
+            ("fifteen-bytes-xé", plain, "fifteen-bytes-x/BRKB/BRKB"),
             (
                 "a-feed-name-longer-than-16",
                 plain,
