@@ -175,15 +175,18 @@ impl Joiner {
 /// value is then written like a live tick, from constants around its subject.
 pub fn snapshot_message(enc: &TickEncoder, tick: &Tick, format: BodyFormat, out: &mut Vec<u8>) {
     static ANNOTATION: OnceLock<Vec<u8>> = OnceLock::new();
-    out.extend_from_slice(ANNOTATION.get_or_init(|| {
-        let mut a = Vec::new();
-        snapshot_annotation(&mut a);
-        a
-    }));
+    out.extend_from_slice(ANNOTATION.get_or_init(annotation_section));
     match format {
         BodyFormat::Binary => enc.append_binary(tick, out),
         BodyFormat::Map => enc.write_message(tick, format, &mut Encoder::new(out)),
     }
+}
+
+/// The message-annotations section every snapshot value starts with.
+pub fn annotation_section() -> Vec<u8> {
+    let mut a = Vec::new();
+    snapshot_annotation(&mut a);
+    a
 }
 
 /// Writes the message-annotations section `tickwire:snapshot` = true.

@@ -8,6 +8,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
@@ -251,6 +252,19 @@ fn take(
     })
 }
 
+/// Whether `bytes` is a snapshot value in the `binary` format: the snapshot annotation
+/// section exactly as the appliance writes it, then a message ending in one 64-byte `data`
+/// section. For counting (`--summary`) without decoding every section; anything else
+/// takes the decoding path.
+fn is_binary_value(bytes: &[u8]) -> bool {
+    static ANNOTATION: OnceLock<Vec<u8>> = OnceLock::new();
+    let head = ANNOTATION.get_or_init(crate::app::snapshot::annotation_section);
+    let n = bytes.len();
+    bytes.starts_with(head)
+        && n >= head.len() + 69
+        && bytes[n - 69..n - 64] == [0x00, 0x53, 0x75, 0xa0, 0x40]
+}
+
 fn client_config() -> Config {
     let mut cfg = Config::client("tickwire-lvq-dump");
     cfg.incoming_window = CREDIT;
@@ -323,6 +337,10 @@ impl Client<'_> {
         if self.engine.credit(link) < CREDIT / 2 {
             let _ = self.engine.grant_credit(link, CREDIT, false);
         }
+        if !self.keep && is_binary_value(bytes) {
+            self.values += 1;
+            return Ok(());
+        }
         let m = Sections::scan(bytes).map_err(|e| format!("undecodable message: {e}"))?;
         let ann = m.message_annotations;
         let get = |k: &str| ann.as_ref().and_then(|a| a.get_symbol(k).ok().flatten());
@@ -343,5 +361,40 @@ impl Client<'_> {
             self.rows.push(Row { address, tick });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_binary_value;
+    use crate::app::body::TickEncoder;
+    use crate::app::snapshot::{marker_message, snapshot_message};
+    use tickwire_amqp::Encoder;
+    use tickwire_fanout::BodyFormat;
+    use tickwire_record::{Directory, OsiSymbol, Tick};
+
+    #[test]
+    fn the_count_path_knows_a_binary_value_and_nothing_else() {
+        let dir = Directory::with_capacity(4);
+        let osi = OsiSymbol::parse("SPY261218C00450000").ok();
+        let id = dir.intern("SPY", osi).unwrap();
+        let enc = TickEncoder::new("opra", dir);
+        let t = Tick {
+            instrument: id.into(),
+            ..Tick::default()
+        };
+        let mut value = Vec::new();
+        snapshot_message(&enc, &t, BodyFormat::Binary, &mut value);
+        assert!(is_binary_value(&value));
+        let mut map = Vec::new();
+        snapshot_message(&enc, &t, BodyFormat::Map, &mut map);
+        assert!(!is_binary_value(&map), "a map value is decoded");
+        let mut live = Vec::new();
+        enc.write_message(&t, BodyFormat::Binary, &mut Encoder::new(&mut live));
+        assert!(!is_binary_value(&live), "a live tick is not a value");
+        let mut marker = Vec::new();
+        marker_message("opra/#", 7, 1, &mut marker);
+        assert!(!is_binary_value(&marker));
+        assert!(!is_binary_value(&value[..value.len() - 1]), "cut short");
     }
 }
