@@ -197,6 +197,12 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Records why the subscriber ended early and counts it as failed.
+    fn fail(&mut self, why: String, control: &Control) {
+        control.failed.fetch_add(1, Ordering::SeqCst);
+        self.result.error = Some(why);
+    }
+
     /// A tally for `spec`.
     pub fn new(spec: &SubscriberSpec) -> Self {
         Self {
@@ -249,26 +255,27 @@ pub fn spawn(
         .spawn(move || {
             let mut tally = Tally::new(&spec);
             if let Err(e) = run(&spec, &control, &mut tally) {
-                control.failed.fetch_add(1, Ordering::SeqCst);
-                tally.result.error = Some(e);
+                tally.fail(e, &control);
             }
             tally.result
         })
 }
 
-/// Writes everything the engine has queued.
-fn flush(e: &mut Engine, sock: &mut TcpStream) -> Result<(), String> {
+/// Writes what the engine has queued: all of it on a blocking socket; on a non-blocking
+/// one, until the socket would block (the rest goes out on its next writable event).
+fn flush(e: &mut Engine, sock: &mut impl Write) -> Result<(), String> {
     while e.pending_bytes() > 0 {
         let mut iov = Vec::new();
         e.transmit_slices(&mut iov);
-        let n = sock
-            .write_vectored(&iov)
-            .map_err(|err| format!("write to broker: {err}"))?;
+        let written = sock.write_vectored(&iov);
         drop(iov);
-        if n == 0 {
-            return Err("broker closed the connection".into());
+        match written {
+            Ok(0) => return Err("broker closed the connection".into()),
+            Ok(n) => e.advance_transmit(n),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(format!("write to broker: {err}")),
         }
-        e.advance_transmit(n);
     }
     Ok(())
 }
@@ -281,6 +288,16 @@ struct LinkState {
     attached: bool,
     /// Deliveries in the current read, added to [`Control::received`] after it.
     received: u64,
+}
+
+impl LinkState {
+    /// The subscriber is leaving: it no longer counts as attached.
+    fn leave(&mut self, control: &Control) {
+        if self.attached {
+            self.attached = false;
+            control.attached.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<(), String> {
@@ -319,9 +336,7 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
             break Err(err);
         }
     };
-    if st.attached {
-        control.attached.fetch_sub(1, Ordering::SeqCst);
-    }
+    st.leave(control);
     result
 }
 

@@ -7,7 +7,7 @@
 //! wake-ups took the CPU the appliance was being measured on. A few threads each serving
 //! hundreds of connections do the same protocol work with a wake-up per busy batch.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token};
 use tickwire_amqp::engine::{Config, Engine};
 
 use super::{
-    take_read, Control, LinkState, SubscriberResult, SubscriberSpec, Tally, READ_TIMEOUT,
+    flush, take_read, Control, LinkState, SubscriberResult, SubscriberSpec, Tally, READ_TIMEOUT,
 };
 
 /// One subscriber of a group.
@@ -58,20 +58,7 @@ impl Member {
     /// Writes what the engine has queued until the socket would block; the rest goes out
     /// on the next writable event.
     fn flush(&mut self) -> Result<(), String> {
-        while self.engine.pending_bytes() > 0 {
-            let mut iov = Vec::new();
-            self.engine.transmit_slices(&mut iov);
-            let written = self.sock.write_vectored(&iov);
-            drop(iov);
-            match written {
-                Ok(0) => return Err("broker closed the connection".into()),
-                Ok(n) => self.engine.advance_transmit(n),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("write to broker: {e}")),
-            }
-        }
-        Ok(())
+        flush(&mut self.engine, &mut self.sock)
     }
 
     /// Reads until the socket would block, handing each read to the engine.
@@ -102,13 +89,16 @@ impl Member {
             return;
         }
         self.done = true;
-        control.failed.fetch_add(1, Ordering::SeqCst);
-        self.tally.result.error = Some(why);
-        if self.st.attached {
-            self.st.attached = false;
-            control.attached.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.tally.fail(why, control);
+        self.st.leave(control);
     }
+}
+
+/// The result of a subscriber that never got going.
+fn failed(spec: &SubscriberSpec, why: String, control: &Control) -> SubscriberResult {
+    let mut tally = Tally::new(spec);
+    tally.fail(why, control);
+    tally.result
 }
 
 /// Starts a thread named `tw-sub-g<first index>` serving every subscriber in `specs`, each
@@ -134,12 +124,7 @@ fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberRes
         Err(e) => {
             return specs
                 .iter()
-                .map(|spec| {
-                    control.failed.fetch_add(1, Ordering::SeqCst);
-                    let mut r = Tally::new(spec).result;
-                    r.error = Some(format!("epoll: {e}"));
-                    r
-                })
+                .map(|spec| failed(spec, format!("epoll: {e}"), control))
                 .collect();
         }
     };
@@ -156,12 +141,7 @@ fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberRes
                 }
                 members.push(m);
             }
-            Err(why) => {
-                control.failed.fetch_add(1, Ordering::SeqCst);
-                let mut r = Tally::new(&spec).result;
-                r.error = Some(why);
-                failed_early.push(r);
-            }
+            Err(why) => failed_early.push(failed(&spec, why, control)),
         }
     }
     let mut last_timers = Instant::now();
@@ -208,10 +188,7 @@ fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberRes
         if m.engine.close(None).is_ok() {
             let _ = m.flush();
         }
-        if m.st.attached {
-            m.st.attached = false;
-            control.attached.fetch_sub(1, Ordering::SeqCst);
-        }
+        m.st.leave(control);
     }
     let mut results: Vec<SubscriberResult> = members.into_iter().map(|m| m.tally.result).collect();
     results.extend(failed_early);
