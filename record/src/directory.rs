@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::OsiSymbol;
 
-/// Longest underlying symbol kept, in bytes (OPRA underlyings are at most 11 characters).
-/// Longest underlying symbol kept, in bytes (longer ones are cut).
+/// Longest underlying symbol kept, in bytes (OPRA underlyings are at most 11 characters;
+/// longer ones are cut).
 pub const UNDERLYING_MAX: usize = 11;
 
 /// One entry of the directory.
@@ -29,13 +29,7 @@ pub struct Instrument {
 impl Instrument {
     /// The underlying's symbol.
     pub fn underlying(&self) -> &str {
-        std::str::from_utf8(self.underlying_bytes()).unwrap_or("")
-    }
-
-    /// The underlying's symbol as bytes (a prefix of the interned `&str`, so valid
-    /// UTF-8), without the check of [`Instrument::underlying`]: for per-tick encoders.
-    pub fn underlying_bytes(&self) -> &[u8] {
-        &self.underlying[..self.underlying_len as usize]
+        std::str::from_utf8(&self.underlying[..self.underlying_len as usize]).unwrap_or("")
     }
 
     /// The underlying's symbol space-padded to [`UNDERLYING_MAX`] bytes, and its length:
@@ -148,11 +142,7 @@ impl Directory {
             .unwrap_or_else(|e| e.into_inner());
         // Cut at a character boundary: a name read back from a damaged symbol log may hold
         // multi-byte characters, and slicing inside one would panic.
-        let mut cut = underlying.len().min(UNDERLYING_MAX);
-        while !underlying.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let u = &underlying[..cut];
+        let u = &underlying[..underlying.floor_char_boundary(UNDERLYING_MAX)];
         if let Some(&id) = map.get(&(Box::from(u), osi)) {
             return Ok(id);
         }

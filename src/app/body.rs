@@ -65,11 +65,7 @@ pub struct TickEncoder {
 impl TickEncoder {
     /// An encoder naming instruments `<feed>/<underlying>/<symbol>` from `directory`.
     pub fn new(feed: &str, directory: Directory) -> Self {
-        let mut cut = feed.len().min(FEED_MAX);
-        while !feed.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let feed = &feed[..cut];
+        let feed = &feed[..feed.floor_char_boundary(FEED_MAX)];
         let mut feed_padded = [0u8; FEED_MAX];
         feed_padded[..feed.len()].copy_from_slice(feed.as_bytes());
         Self {

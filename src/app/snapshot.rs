@@ -171,31 +171,30 @@ impl Joiner {
 
 /// Writes one snapshot value: message-annotation `tickwire:snapshot` = true, then the
 /// same properties and body as a live tick in `format`.
+///
 /// The annotation section is the same for every value, so it is encoded once; a `binary`
 /// value is then written like a live tick, from constants around its subject.
 pub fn snapshot_message(enc: &TickEncoder, tick: &Tick, format: BodyFormat, out: &mut Vec<u8>) {
-    static ANNOTATION: OnceLock<Vec<u8>> = OnceLock::new();
-    out.extend_from_slice(ANNOTATION.get_or_init(annotation_section));
+    out.extend_from_slice(annotation_section());
     match format {
         BodyFormat::Binary => enc.append_binary(tick, out),
         BodyFormat::Map => enc.write_message(tick, format, &mut Encoder::new(out)),
     }
 }
 
-/// The message-annotations section every snapshot value starts with.
-pub fn annotation_section() -> Vec<u8> {
-    let mut a = Vec::new();
-    snapshot_annotation(&mut a);
-    a
-}
-
-/// Writes the message-annotations section `tickwire:snapshot` = true.
-fn snapshot_annotation(out: &mut Vec<u8>) {
-    let mut e = Encoder::new(out);
-    let mut w = MessageWriter::new(&mut e);
-    w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
-        e.symbol(SNAPSHOT_ANNOTATION).bool(true);
-    });
+/// The message-annotations section every snapshot value starts with
+/// (`tickwire:snapshot` = true), encoded on first use.
+pub fn annotation_section() -> &'static [u8] {
+    static SECTION: OnceLock<Vec<u8>> = OnceLock::new();
+    SECTION.get_or_init(|| {
+        let mut out = Vec::new();
+        let mut e = Encoder::new(&mut out);
+        let mut w = MessageWriter::new(&mut e);
+        w.map_section_with(d::MESSAGE_ANNOTATIONS, |e| {
+            e.symbol(SNAPSHOT_ANNOTATION).bool(true);
+        });
+        out
+    })
 }
 
 /// Writes the marker: message-annotation `tickwire:snapshot-end` = `end_seq`, subject =
@@ -240,16 +239,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_snapshot_value_is_the_annotation_then_the_live_message() {
+    /// An encoder over a directory holding one series, and that series' id.
+    fn spy_encoder() -> (TickEncoder, u32) {
         let dir = Directory::with_capacity(8);
         let osi = OsiSymbol::parse("SPY261218C00450000").unwrap();
         let id = dir.intern("SPY", Some(osi)).unwrap();
-        let enc = TickEncoder::new("opra", dir);
+        (TickEncoder::new("opra", dir), id)
+    }
+
+    #[test]
+    fn a_snapshot_value_is_the_annotation_then_the_live_message() {
+        let (enc, id) = spy_encoder();
         for format in [BodyFormat::Binary, BodyFormat::Map] {
             for t in [quote(7, id, 100), quote(8, 5, -3)] {
-                let mut want = Vec::new();
-                snapshot_annotation(&mut want);
+                let mut want = annotation_section().to_vec();
                 enc.write_message(&t, format, &mut Encoder::new(&mut want));
                 // Twice: the second call reuses the annotation encoded by the first.
                 for _ in 0..2 {
@@ -264,10 +267,7 @@ mod tests {
 
     #[test]
     fn values_then_marker_with_annotations() {
-        let dir = Directory::with_capacity(8);
-        let osi = OsiSymbol::parse("SPY261218C00450000").unwrap();
-        let id = dir.intern("SPY", Some(osi)).unwrap();
-        let enc = TickEncoder::new("opra", dir);
+        let (enc, id) = spy_encoder();
         let mut cache = LastValueCache::with_capacity(8).unwrap();
         cache.update(&quote(1, id, 100));
         cache.update(&quote(2, id, 101));

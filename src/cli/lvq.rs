@@ -8,7 +8,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role};
@@ -257,8 +256,7 @@ fn take(
 /// section. For counting (`--summary`) without decoding every section; anything else
 /// takes the decoding path.
 fn is_binary_value(bytes: &[u8]) -> bool {
-    static ANNOTATION: OnceLock<Vec<u8>> = OnceLock::new();
-    let head = ANNOTATION.get_or_init(crate::app::snapshot::annotation_section);
+    let head = crate::app::snapshot::annotation_section();
     let n = bytes.len();
     bytes.starts_with(head)
         && n >= head.len() + 69
