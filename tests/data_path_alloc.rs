@@ -289,12 +289,52 @@ enum Site {
     EngineGrowth,
 }
 
+/// One frame of a resolved backtrace: the function's name and, when the debug info has
+/// it, the source file. With full debug info names are qualified
+/// (`<tickwire_journal::writer::Writer>::roll`); with line tables only, inlined frames
+/// carry the bare name (`roll`) and the file tells whose it is.
+struct Frame<'a> {
+    name: &'a str,
+    file: &'a str,
+}
+
+/// The frames of a backtrace as `std::backtrace::Backtrace` prints them: `N: name`, then
+/// an optional `at file:line:col` line.
+fn frames(trace: &str) -> Vec<Frame<'_>> {
+    let mut out: Vec<Frame<'_>> = Vec::new();
+    for line in trace.lines().map(str::trim) {
+        if let Some(at) = line.strip_prefix("at ") {
+            if let Some(last) = out.last_mut() {
+                last.file = at;
+            }
+        } else if let Some((num, name)) = line.split_once(": ") {
+            if num.chars().all(|c| c.is_ascii_digit()) {
+                out.push(Frame { name, file: "" });
+            }
+        }
+    }
+    out
+}
+
+/// Whether a frame is function `name` in a file under `dir` (or qualified as `qualified`).
+fn is_fn(f: &Frame<'_>, name: &str, dir: &str, qualified: &str) -> bool {
+    f.name.contains(qualified)
+        || (f.name.rsplit("::").next() == Some(name) && f.file.contains(dir))
+}
+
 /// The site a resolved backtrace belongs to; `None`: an allocation the test does not
 /// accept (the tick path, or anything new).
 fn site(trace: &str) -> Option<Site> {
-    if trace.contains("Writer>::roll") {
+    let fr = frames(trace);
+    if fr
+        .iter()
+        .any(|f| is_fn(f, "roll", "journal/src/writer", "Writer>::roll"))
+    {
         Some(Site::JournalRoll)
-    } else if trace.contains("tickwire_amqp::engine::send") && trace.contains("grow") {
+    } else if fr.iter().any(|f| {
+        f.name.contains("tickwire_amqp::engine::send") || f.file.contains("amqp/src/engine/send")
+    }) && fr.iter().any(|f| f.name.contains("grow"))
+    {
         Some(Site::EngineGrowth)
     } else {
         None
@@ -303,12 +343,14 @@ fn site(trace: &str) -> Option<Site> {
 
 /// The frames of a backtrace that are ours (for messages).
 fn our_frames(trace: &str) -> String {
-    let lines: Vec<&str> = trace.lines().collect();
-    let keep = lines.iter().enumerate().filter(|(_, l)| {
-        l.contains("tickwire") && !l.contains("data_path_alloc") || l.contains("/work/")
-    });
-    keep.map(|(_, l)| l.trim())
+    frames(trace)
+        .iter()
+        .filter(|f| {
+            let ours = f.file.starts_with("./") || f.file.contains("/work/");
+            (ours || f.name.contains("tickwire")) && !f.file.contains("data_path_alloc")
+        })
         .take(16)
+        .map(|f| format!("{} ({})", f.name, f.file))
         .collect::<Vec<_>>()
         .join("\n  ")
 }
@@ -345,6 +387,9 @@ fn judge(w: &Window, segment_bytes: Option<u64>) {
     if std::env::var_os("TW_ALLOC_TRACE").is_some() {
         for (s, (n, t)) in &by_site {
             println!("{s:?}: {n} allocations, e.g.\n  {}", our_frames(t));
+        }
+        for t in &unknown {
+            println!("unattributed:\n{t}");
         }
     }
     println!(
