@@ -70,6 +70,16 @@ fn tree(name: &str, bad: bool) -> TuningProbe {
     );
     write(&proc, "sys/vm/swappiness", if bad { "60\n" } else { "1\n" });
     write(
+        &sys,
+        "devices/system/cpu/cpuidle/current_driver",
+        "haltpoll\n",
+    );
+    write(
+        &sys,
+        "module/haltpoll/parameters/guest_halt_poll_ns",
+        if bad { "0\n" } else { "200000\n" },
+    );
+    write(
         &proc,
         "4242/comm",
         if bad { "irqbalance\n" } else { "sshd\n" },
@@ -95,6 +105,7 @@ fn mistuned_tree_reports_every_finding_with_its_fix() {
         "busy-poll",
         "swappiness",
         "lo-multicast",
+        "guest-halt-poll",
     ] {
         assert!(checks.contains(&want), "missing {want} in {checks:?}");
     }
@@ -121,6 +132,7 @@ fn mistuned_tree_reports_every_finding_with_its_fix() {
         fix("isolated-cpus")
     );
     assert!(fix("transparent-hugepages").contains("echo madvise"));
+    assert!(fix("guest-halt-poll").starts_with("echo 200000 | sudo tee "));
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["findings"][0]["severity"], "critical");
     fs::remove_dir_all(probe.sys.parent().unwrap()).unwrap();
@@ -131,7 +143,7 @@ fn well_tuned_tree_has_no_findings() {
     let probe = tree("good", false);
     let r = probe.report();
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
-    assert_eq!(r.passed.len(), 9);
+    assert_eq!(r.passed.len(), 10);
     fs::remove_dir_all(probe.sys.parent().unwrap()).unwrap();
 }
 
@@ -139,7 +151,7 @@ fn well_tuned_tree_has_no_findings() {
 fn live_report_agrees_with_the_machine() {
     let r = tuning_report();
     println!("{}", serde_json::to_string_pretty(&r).unwrap());
-    assert_eq!(r.findings.len() + r.passed.len(), 9);
+    assert_eq!(r.findings.len() + r.passed.len(), 10);
     let flags = fs::read_to_string("/sys/class/net/lo/flags").unwrap();
     let lo_on = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap() & 0x1000;
     let reported = r.findings.iter().any(|f| f.check == "lo-multicast");
@@ -153,4 +165,25 @@ fn live_report_agrees_with_the_machine() {
         r.findings.iter().any(|f| f.check == "rmem-max"),
         rmem < 32 << 20
     );
+    let read = |p: &str| fs::read_to_string(p).map(|s| s.trim().to_string());
+    let halts_at_once = read("/sys/devices/system/cpu/cpuidle/current_driver")
+        .is_ok_and(|d| d == "haltpoll")
+        && read("/sys/module/haltpoll/parameters/guest_halt_poll_ns").is_ok_and(|n| n == "0");
+    assert_eq!(
+        r.findings.iter().any(|f| f.check == "guest-halt-poll"),
+        halts_at_once
+    );
+}
+
+#[test]
+fn guest_halt_poll_is_judged_only_under_the_haltpoll_driver() {
+    let probe = tree("other-idle", true);
+    write(
+        &probe.sys,
+        "devices/system/cpu/cpuidle/current_driver",
+        "acpi_idle\n",
+    );
+    let r = probe.report();
+    assert!(r.passed.contains(&"guest-halt-poll"), "{:?}", r.passed);
+    fs::remove_dir_all(probe.sys.parent().unwrap()).unwrap();
 }
