@@ -31,6 +31,9 @@ enum Command {
     Replay(tickwire::cli::replay::Args),
     /// Write ticks from the journal to a Parquet file.
     Export(tickwire::cli::export::Args),
+    /// What on this box is mistuned for the appliance (CPU, scheduler, network, VM idle
+    /// polling), each with the exact fix.
+    Doctor(tickwire::cli::doctor::Args),
     /// Print the effective configuration as TOML (the defaults, or a file merged over them).
     Config {
         /// Configuration file to read.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Lvq(args) => tickwire::cli::lvq::run(args),
         Command::Replay(args) => tickwire::cli::replay::run(args),
         Command::Export(args) => tickwire::cli::export::run(args),
+        Command::Doctor(args) => tickwire::cli::doctor::run(args),
         Command::Config { config } => load(config.as_ref()).and_then(|c| {
             print!("{}", toml::to_string(&c).map_err(|e| e.to_string())?);
             Ok(())
@@ -114,6 +118,9 @@ fn run(args: RunArgs) -> Result<(), String> {
             "  journal    {dir} (numbering from seq {})",
             running.first_seq
         );
+    }
+    if let Some(t) = tickwire::cli::doctor::summary(&tickwire_hw::tuning_report()) {
+        eprintln!("  tuning     {t}");
     }
     for w in &running.warnings {
         eprintln!("  warning: {w}");

@@ -116,6 +116,9 @@ fn bench_reports_rates_loss_latency_cpu_and_machine_as_json() {
     assert!(m["memory_bytes"].as_u64().unwrap() > 0, "{m}");
     assert!(!m["kernel"].as_str().unwrap().is_empty(), "{m}");
     assert!(m["cpu_model"].is_string(), "{m}");
+    let doctor = tickwire_hw::tuning_report();
+    let names: Vec<&str> = doctor.findings.iter().map(|f| f.check).collect();
+    assert_eq!(m["mistuned"], serde_json::json!(names), "{m}");
     let app = &r["appliance"];
     assert!(app["feed_ticks"].as_u64().unwrap() > 0, "{app}");
     assert_eq!(app["feed_messages_lost"], 0, "{app}");
@@ -208,4 +211,42 @@ fn bench_measures_another_broker_given_by_target() {
         std::thread::sleep(Duration::from_millis(50));
     }
     app.stop();
+}
+
+#[test]
+fn doctor_prints_every_check_as_a_table_and_as_json() {
+    let bin = env!("CARGO_BIN_EXE_tickwire");
+    let out = Command::new(bin)
+        .args(["doctor", "--json"])
+        .output()
+        .expect("doctor runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let findings = r["findings"].as_array().expect("findings");
+    let passed = r["passed"].as_array().expect("passed");
+    assert_eq!(findings.len() + passed.len(), 10, "{r}");
+    for f in findings {
+        for key in ["check", "severity", "found", "expected", "fix"] {
+            assert!(f[key].is_string(), "{key} in {f}");
+        }
+    }
+    let table = Command::new(bin)
+        .arg("doctor")
+        .output()
+        .expect("doctor runs");
+    assert!(table.status.success());
+    let text = String::from_utf8_lossy(&table.stdout);
+    for f in findings {
+        let check = f["check"].as_str().unwrap();
+        let fix = f["fix"].as_str().unwrap();
+        assert!(
+            text.contains(check) && text.contains(fix),
+            "{check} in {text}"
+        );
+    }
+    assert!(text.contains("passed: "), "{text}");
 }

@@ -23,6 +23,9 @@ pub struct Machine {
     pub memory_bytes: u64,
     /// The 1-minute load average when the run started, a hint of how noisy the box was.
     pub load_average: f64,
+    /// Names of the settings found mistuned for the appliance (`tickwire doctor`), when
+    /// the caller checked; empty otherwise.
+    pub mistuned: Vec<String>,
 }
 
 impl Machine {
@@ -43,6 +46,7 @@ impl Machine {
                 .next()
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0.0),
+            mistuned: Vec::new(),
         }
     }
 }

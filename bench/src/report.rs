@@ -226,6 +226,9 @@ impl Report {
             m.memory_bytes as f64 / (1u64 << 30) as f64,
             m.load_average
         );
+        if !m.mistuned.is_empty() {
+            let _ = writeln!(s, "mistuned: {}", m.mistuned.join(", "));
+        }
         let _ = writeln!(
             s,
             "{} subscribers on {:?} for {:.2} s",

@@ -112,6 +112,7 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
     let topo = Topology::read().ok();
     let mode = threading(cfg, topo.as_ref());
     let stats = Arc::new(StatsBoard::new(mode.as_str()));
+    stats.set_tuning(tickwire_hw::tuning_report());
     let stop = Arc::new(AtomicBool::new(false));
     let directory = Directory::with_capacity(cfg.feed.directory_capacity);
 

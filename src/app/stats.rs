@@ -4,11 +4,12 @@
 //! The console turns them into JSON on the control plane.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
 use tickwire_feedhandler::counters::LineCounters;
+use tickwire_hw::TuningReport;
 
 /// One subscriber link, as the console shows it.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -123,6 +124,8 @@ pub struct StatsBoard {
     alarms: Mutex<Vec<String>>,
     /// Connections refused because `max_connections` were open (control plane).
     refused: AtomicU64,
+    /// The box's tuning report, read once at start.
+    tuning: OnceLock<TuningReport>,
 }
 
 impl StatsBoard {
@@ -136,7 +139,13 @@ impl StatsBoard {
             journal: Mutex::new(JournalStats::default()),
             alarms: Mutex::new(Vec::new()),
             refused: AtomicU64::new(0),
+            tuning: OnceLock::new(),
         }
+    }
+
+    /// Records the tuning report the console shows (the first one given is kept).
+    pub fn set_tuning(&self, report: TuningReport) {
+        let _ = self.tuning.set(report);
     }
 
     /// Counts a connection refused at the connection limit.
@@ -232,6 +241,7 @@ impl StatsBoard {
             "subscribers": fan.subscribers,
             "journal": self.journal(),
             "alarms": alarms,
+            "tuning": self.tuning.get(),
         })
     }
 }

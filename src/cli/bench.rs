@@ -90,7 +90,12 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err("--duration must be a positive number of seconds".into());
     }
     let cfg = config(&args)?;
-    let machine = Machine::read();
+    let mut machine = Machine::read();
+    machine.mistuned = tickwire_hw::tuning_report()
+        .findings
+        .iter()
+        .map(|f| f.check.to_string())
+        .collect();
     let (app, broker, mode) = match &args.target {
         Some(t) => (None, resolve(t)?, "target"),
         None => {

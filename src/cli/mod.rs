@@ -2,6 +2,7 @@
 //! arguments (`Args`) and a `run` function.
 
 pub mod bench;
+pub mod doctor;
 pub mod export;
 pub mod feed;
 pub mod lvq;
