@@ -112,6 +112,54 @@ pub struct Engine {
     /// Emptied delivery buffers handed back with [`Engine::recycle`], reused for the next
     /// incoming deliveries so a receiver that recycles allocates nothing per message.
     spare: Vec<Vec<u8>>,
+    /// Deliveries of the input being processed by [`Engine::handle_input_with`], as
+    /// positions in that input (collected only while `borrowing`; otherwise every delivery
+    /// is an event).
+    borrowed: Borrowed,
+    borrowing: bool,
+}
+
+/// Where [`Engine::handle_input_with`] collects the deliveries it hands over uncopied.
+#[derive(Debug, Default)]
+struct Borrowed {
+    /// Address and length of the input being processed: the frames' slices lie inside.
+    base: usize,
+    len: usize,
+    found: Vec<BorrowedAt>,
+}
+
+/// A delivery as positions in the input: `(offset, length)` of its tag and its message.
+#[derive(Debug, Clone, Copy)]
+struct BorrowedAt {
+    link: LinkId,
+    delivery_id: u32,
+    settled: bool,
+    tag: (usize, usize),
+    message: (usize, usize),
+}
+
+impl Borrowed {
+    /// `(offset, length)` of `part` in the input, if it lies inside it.
+    fn at(&self, part: &[u8]) -> Option<(usize, usize)> {
+        let off = (part.as_ptr() as usize).checked_sub(self.base)?;
+        (off + part.len() <= self.len).then_some((off, part.len()))
+    }
+}
+
+/// A delivery handed to the callback of [`Engine::handle_input_with`]: it borrows the
+/// input instead of owning a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRef<'a> {
+    /// The receiving link.
+    pub link: LinkId,
+    /// The session-scoped delivery id (used in dispositions).
+    pub delivery_id: u32,
+    /// The delivery tag.
+    pub tag: &'a [u8],
+    /// Whether the sender settled it already (pre-settled, at-most-once).
+    pub settled: bool,
+    /// The encoded message sections.
+    pub message: &'a [u8],
 }
 
 impl Engine {
@@ -133,6 +181,8 @@ impl Engine {
             sessions: Vec::new(),
             remote_channels: Vec::new(),
             spare: Vec::new(),
+            borrowed: Borrowed::default(),
+            borrowing: false,
         };
         if !e.cfg.is_server() {
             e.client_start();
@@ -162,6 +212,69 @@ impl Engine {
         if matches!(self.phase, Phase::Closed) {
             self.inbuf.clear();
         }
+    }
+
+    /// Like [`Engine::handle_input`], but a delivery that arrives whole in one frame while
+    /// no event is waiting is not copied into an [`Event::Delivery`]: `on_delivery` gets
+    /// it, borrowing `data`, before this returns. The deliveries it gets came before every
+    /// event this input queued, so draining [`Engine::poll_event`] afterwards keeps the
+    /// order of the wire. Multi-frame deliveries and those behind a waiting event are
+    /// events as usual. The callback may use the engine (to grant credit, settle).
+    ///
+    /// For a receiver that reads each message where it lies: no copy of the message or
+    /// tag and no event per delivery.
+    pub fn handle_input_with<F>(&mut self, data: &[u8], now: Instant, mut on_delivery: F)
+    where
+        F: FnMut(&mut Engine, DeliveryRef<'_>),
+    {
+        self.now = now;
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.last_rx = now;
+        if self.inbuf.is_empty() {
+            let used = self.process_borrowing(data, &mut on_delivery);
+            if !matches!(self.phase, Phase::Closed) {
+                self.inbuf.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.inbuf);
+            buf.extend_from_slice(data);
+            let used = self.process_borrowing(&buf, &mut on_delivery);
+            buf.drain(..used);
+            self.inbuf = buf;
+        }
+        if matches!(self.phase, Phase::Closed) {
+            self.inbuf.clear();
+        }
+    }
+
+    /// [`Engine::process`] collecting whole deliveries as positions in `buf`, then hands
+    /// them to `f` in order; returns the bytes used.
+    fn process_borrowing<F>(&mut self, buf: &[u8], f: &mut F) -> usize
+    where
+        F: FnMut(&mut Engine, DeliveryRef<'_>),
+    {
+        self.borrowed.base = buf.as_ptr() as usize;
+        self.borrowed.len = buf.len();
+        self.borrowed.found.clear();
+        self.borrowing = true;
+        let used = self.process(buf);
+        self.borrowing = false;
+        let mut found = std::mem::take(&mut self.borrowed.found);
+        for d in &found {
+            let r = DeliveryRef {
+                link: d.link,
+                delivery_id: d.delivery_id,
+                tag: &buf[d.tag.0..d.tag.0 + d.tag.1],
+                settled: d.settled,
+                message: &buf[d.message.0..d.message.0 + d.message.1],
+            };
+            f(self, r);
+        }
+        found.clear();
+        self.borrowed.found = found; // keeps its capacity
+        used
     }
 
     /// Consumes whole frames (or a protocol header) from `buf`; returns bytes used.

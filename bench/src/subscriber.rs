@@ -27,9 +27,6 @@ pub use group::spawn_group;
 /// Highest latency the histograms hold: 60 s in nanoseconds (larger values are clamped).
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
-/// Bytes of a read handed to the engine at a time (see the read loop).
-const INPUT_SLICE: usize = 32 << 10;
-
 /// How long a blocking read waits before the thread checks its stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(20);
 
@@ -291,6 +288,18 @@ struct LinkState {
 }
 
 impl LinkState {
+    /// Counts one delivery on `link`, and grants `credit` again once half of it is used.
+    fn count(&mut self, e: &mut Engine, link: LinkId, credit: u32) -> Result<(), String> {
+        self.received += 1;
+        self.used += 1;
+        if self.used >= credit / 2 {
+            self.used = 0;
+            e.grant_credit(link, credit, false)
+                .map_err(|err| format!("credit: {err:?}"))?;
+        }
+        Ok(())
+    }
+
     /// The subscriber is leaving: it no longer counts as attached.
     fn leave(&mut self, control: &Control) {
         if self.attached {
@@ -340,10 +349,9 @@ fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<()
     result
 }
 
-/// Hands one socket read to the engine and accounts what it delivered. The read is given
-/// in slices, draining the events after each: a large read handed over at once queues
-/// thousands of deliveries, and their events and buffers no longer fit in the cache by
-/// the time they are read.
+/// Hands one socket read to the engine and accounts what it delivered. Whole deliveries
+/// are read where they lie in `data` ([`Engine::handle_input_with`]): no copy and no event
+/// per message, so the read is handed over in one piece.
 fn take_read(
     e: &mut Engine,
     data: &[u8],
@@ -354,14 +362,16 @@ fn take_read(
 ) -> Result<(), String> {
     let (read_ns, now) = (realtime_ns(), Instant::now());
     let measuring = control.measuring.load(Ordering::Relaxed);
-    let mut drained = Ok(());
-    for chunk in data.chunks(INPUT_SLICE) {
-        e.handle_input(chunk, now);
-        drained = drain_events(e, spec, control, st, tally, read_ns, measuring);
-        if drained.is_err() {
-            break;
+    let mut credit = Ok(());
+    e.handle_input_with(data, now, |e, d| {
+        tally.handle_message(d.message, read_ns, measuring);
+        if let (Err(err), Ok(())) = (st.count(e, d.link, spec.credit), &credit) {
+            credit = Err(err);
         }
-    }
+    });
+    let drained = credit.and(drain_events(
+        e, spec, control, st, tally, read_ns, measuring,
+    ));
     if st.received > 0 {
         control.received.fetch_add(st.received, Ordering::Relaxed);
         st.received = 0;
@@ -420,13 +430,7 @@ fn drain_events(
             }
             Event::Delivery(d) => {
                 tally.handle_message(&d.message, read_ns, measuring);
-                st.received += 1;
-                st.used += 1;
-                if st.used >= spec.credit / 2 {
-                    st.used = 0;
-                    e.grant_credit(d.link, spec.credit, false)
-                        .map_err(|err| format!("credit: {err:?}"))?;
-                }
+                st.count(e, d.link, spec.credit)?;
                 e.recycle(d);
             }
             Event::Detached { error, .. } => {

@@ -585,6 +585,28 @@ impl Engine {
         if l.state == LinkState::DetachSent {
             return Ok(());
         }
+        if l.partial.is_none() && !more && !aborted && self.borrowing && self.events.is_empty() {
+            // Whole in this frame, nothing queued before it: hand it over where it lies.
+            let tag_at = tag.map_or(Some((0, 0)), |t| self.borrowed.at(t));
+            if let (Some(tag), Some(message)) = (tag_at, self.borrowed.at(payload)) {
+                let delivery_id = take_credit(l, link, delivery_id)?;
+                if payload.len() as u64 > limit {
+                    let text = format!(
+                        "message of at least {} bytes exceeds the limit of {limit} bytes",
+                        payload.len()
+                    );
+                    return Err(link_err(link, condition::MESSAGE_SIZE_EXCEEDED, text));
+                }
+                self.borrowed.found.push(super::BorrowedAt {
+                    link,
+                    delivery_id,
+                    settled: settled.unwrap_or(false),
+                    tag,
+                    message,
+                });
+                return Ok(());
+            }
+        }
         if l.partial.is_none() {
             if aborted {
                 return Ok(());
@@ -641,14 +663,8 @@ fn later(a: u32, b: u32) -> u32 {
     }
 }
 
-/// Opens a new incoming delivery on `l`: consumes one credit.
-fn start_delivery(
-    l: &mut Link,
-    link: LinkId,
-    delivery_id: Option<u32>,
-    tag: Option<&[u8]>,
-    spare: &mut Vec<Vec<u8>>,
-) -> Result<(), Fault> {
+/// Counts a new incoming delivery on `l` against its credit; returns its delivery id.
+fn take_credit(l: &mut Link, link: LinkId, delivery_id: Option<u32>) -> Result<u32, Fault> {
     let id = delivery_id.ok_or_else(|| missing("transfer.delivery-id"))?;
     if credit_left(l.limit, l.delivery_count) == 0 {
         let dc = l.delivery_count;
@@ -657,6 +673,18 @@ fn start_delivery(
     }
     l.credit = l.credit.saturating_sub(1);
     l.delivery_count = l.delivery_count.wrapping_add(1);
+    Ok(id)
+}
+
+/// Opens a new incoming delivery on `l`: consumes one credit.
+fn start_delivery(
+    l: &mut Link,
+    link: LinkId,
+    delivery_id: Option<u32>,
+    tag: Option<&[u8]>,
+    spare: &mut Vec<Vec<u8>>,
+) -> Result<(), Fault> {
+    let id = take_credit(l, link, delivery_id)?;
     let mut t = spare.pop().unwrap_or_default();
     t.extend_from_slice(tag.unwrap_or(&[]));
     let buf = spare.pop().unwrap_or_default();
