@@ -159,29 +159,45 @@ impl OsiSymbol {
 
     /// Writes the compact form into `out` (at most 21 bytes: a 6-character root + 15) and
     /// returns its length.
+    ///
+    /// This runs once per tick encoded (live and in replay). The 15 bytes after the root
+    /// are built in a local array at fixed positions, two digits at a time from a table,
+    /// then copied in one piece: no bounds check per digit and no division per digit.
     pub fn write_compact(&self, out: &mut [u8; 21]) -> usize {
-        let n = self.root_len as usize;
-        // The whole 6-byte root array, a fixed-size copy; what follows overwrites its tail.
+        let n = usize::from(self.root_len).min(6);
+        // The whole 6-byte root array, a fixed-size copy; the tail overwrites what follows.
         out[..6].copy_from_slice(&self.root);
-        let two = |o: &mut [u8], v: u8| {
-            o[0] = b'0' + v / 10;
-            o[1] = b'0' + v % 10;
+        let mut t = [0u8; 15];
+        let put = |t: &mut [u8; 15], at: usize, v: u32| {
+            let i = 2 * (v % 100) as usize;
+            t[at] = DIGIT_PAIRS[i];
+            t[at + 1] = DIGIT_PAIRS[i + 1];
         };
-        two(&mut out[n..], self.yy);
-        two(&mut out[n + 2..], self.mm);
-        two(&mut out[n + 4..], self.dd);
-        out[n + 6] = self.put_call.letter() as u8;
-        // Eight strike digits as four pairs: four divisions instead of eight (this runs
-        // once per tick encoded).
-        let mut s = self.strike_milli;
-        for i in (0..4).rev() {
-            let pair = (s % 100) as u8;
-            two(&mut out[n + 7 + 2 * i..], pair);
-            s /= 100;
-        }
+        put(&mut t, 0, u32::from(self.yy));
+        put(&mut t, 2, u32::from(self.mm));
+        put(&mut t, 4, u32::from(self.dd));
+        t[6] = self.put_call.letter() as u8;
+        let s = self.strike_milli;
+        put(&mut t, 7, s / 1_000_000);
+        put(&mut t, 9, s / 10_000);
+        put(&mut t, 11, s / 100);
+        put(&mut t, 13, s);
+        out[n..n + 15].copy_from_slice(&t);
         n + 15
     }
 }
+
+/// `00`, `01`, … `99`: two ASCII digits for each value below 100.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut v = 0;
+    while v < 100 {
+        t[2 * v] = b'0' + (v / 10) as u8;
+        t[2 * v + 1] = b'0' + (v % 10) as u8;
+        v += 1;
+    }
+    t
+};
 
 impl fmt::Display for OsiSymbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -241,5 +257,37 @@ mod tests {
         );
         assert!(OsiSymbol::parse("").is_err());
         assert!(OsiSymbol::parse("TOOLONGR261218C00450000").is_err());
+    }
+
+    #[test]
+    fn compact_form_matches_plain_formatting_and_parses_back() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let root = &"QWERTY"[..1 + (i % 6) as usize];
+            let (yy, mm, dd) = (
+                (x % 100) as u8,
+                1 + (x >> 8) as u8 % 12,
+                1 + (x >> 16) as u8 % 31,
+            );
+            let strike = match i % 4 {
+                0 => 0,
+                1 => 99_999_999,
+                _ => (x >> 24) as u32 % 100_000_000,
+            };
+            let pc = if i % 2 == 0 {
+                PutCall::Call
+            } else {
+                PutCall::Put
+            };
+            let o = OsiSymbol::new(root, yy, mm, dd, pc, strike).unwrap();
+            let want = format!("{root}{yy:02}{mm:02}{dd:02}{}{strike:08}", pc.letter());
+            let mut out = [0u8; 21];
+            let n = o.write_compact(&mut out);
+            assert_eq!(std::str::from_utf8(&out[..n]).unwrap(), want);
+            assert_eq!(OsiSymbol::parse(&want), Ok(o));
+        }
     }
 }
