@@ -31,6 +31,7 @@ mod outq;
 mod send;
 mod session;
 mod terminus;
+mod transfer;
 mod types;
 mod write;
 
@@ -42,6 +43,8 @@ pub use config::{Authenticator, ClientAuth, Config, SaslPolicy, Side};
 #[doc(hidden)]
 pub use fuzzing::drive_server;
 pub use link::{LinkSpec, SPARE_BUFFERS, SPARE_BUFFER_BYTES};
+#[doc(hidden)]
+pub use transfer::quick_agrees;
 pub use types::{
     condition, ApiError, AttachRequest, Delivery, DeliveryState, ErrorCondition, Event, Filter,
     LinkId, Role, SendError, SessionId, SharedBody, Terminus,

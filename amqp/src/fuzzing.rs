@@ -34,6 +34,10 @@ pub fn fuzz_value(data: &[u8]) {
 /// that each decoded performative re-encodes stably: encode(decode(encode(p))) ==
 /// encode(p).
 pub fn fuzz_frames(data: &[u8]) {
+    assert!(
+        crate::engine::quick_agrees(data) != Some(false),
+        "quick transfer decode differs from the general path"
+    );
     let mut rest = data;
     // Each step consumes at least 8 bytes, so this loop ends.
     loop {
@@ -56,6 +60,11 @@ pub fn fuzz_frames(data: &[u8]) {
 }
 
 fn check_amqp(frame: &Frame<'_>) {
+    // The engine's straight-line transfer reader agrees with its general one.
+    assert!(
+        crate::engine::quick_agrees(frame.body) != Some(false),
+        "quick transfer decode differs from the general path"
+    );
     let Ok((channel, Some((p, payload)))) = Performative::decode_frame(frame) else {
         return;
     };

@@ -3,6 +3,7 @@
 use super::codec::{self, DecodeError, Fields};
 use super::config::{ClientAuth, SaslPolicy, Side};
 use super::terminus;
+use super::transfer;
 use super::types::{condition, ApiError, ErrorCondition, Event};
 use super::write::{self, OpenArgs, AMQP_HEADER, FRAME_AMQP, FRAME_SASL, SASL_HEADER};
 use super::{conn_err, Engine, Fault, Phase, CLOSE_GRACE, MIN_MAX_FRAME_SIZE};
@@ -195,29 +196,53 @@ impl Engine {
         if body.is_empty() {
             return Ok(()); // heartbeat
         }
-        let (code, f, payload) = performative(body).map_err(|e| {
-            conn_err(
-                condition::DECODE_ERROR,
-                format!("cannot decode frame: {}", e.0),
-            )
-        })?;
-        if code != 0x14 && !payload.is_empty() {
-            let name = name_of(code);
-            return Err(conn_err(
-                condition::DECODE_ERROR,
-                format!(
-                    "{} unexpected bytes after the {name} performative",
-                    payload.len()
-                ),
-            ));
-        }
-        self.dispatch(code, ch, f, payload).map_err(|f| match f {
+        // A transfer in the usual encodings, once open: read straight through.
+        let quick = match self.phase {
+            Phase::Opened => transfer::quick(body),
+            _ => None,
+        };
+        let (code, result) = match quick {
+            Some((head, payload)) => (0x14, self.on_quick_transfer(ch, head, payload)),
+            None => {
+                let (code, f, payload) = performative(body).map_err(|e| {
+                    conn_err(
+                        condition::DECODE_ERROR,
+                        format!("cannot decode frame: {}", e.0),
+                    )
+                })?;
+                if code != 0x14 && !payload.is_empty() {
+                    let name = name_of(code);
+                    return Err(conn_err(
+                        condition::DECODE_ERROR,
+                        format!(
+                            "{} unexpected bytes after the {name} performative",
+                            payload.len()
+                        ),
+                    ));
+                }
+                (code, self.dispatch(code, ch, f, payload))
+            }
+        };
+        result.map_err(|f| match f {
             Fault::Conn(mut e) if e.condition == condition::DECODE_ERROR => {
                 e.description = format!("cannot decode {}: {}", name_of(code), e.description);
                 Fault::Conn(e)
             }
             other => other,
         })
+    }
+
+    /// A transfer read by `transfer::quick`: what `dispatch` does with one when open.
+    fn on_quick_transfer(
+        &mut self,
+        ch: u16,
+        head: transfer::TransferHead<'_>,
+        payload: &[u8],
+    ) -> Result<(), Fault> {
+        match self.session_for(0x14, ch)? {
+            Some(local) => self.apply_transfer(local, head, payload),
+            None => Ok(()),
+        }
     }
 
     fn dispatch(&mut self, code: u64, ch: u16, f: Fields<'_>, p: &[u8]) -> Result<(), Fault> {

@@ -3,6 +3,7 @@
 use super::codec::Fields;
 use super::conn::missing;
 use super::terminus;
+use super::transfer::{self, TransferHead};
 use super::types::{
     condition, ApiError, AttachRequest, Delivery, ErrorCondition, Event, LinkId, Role, SessionId,
     Terminus,
@@ -556,14 +557,25 @@ impl Engine {
         mut f: Fields<'_>,
         payload: &[u8],
     ) -> Result<(), Fault> {
-        let handle = f.uint()?.ok_or_else(|| missing("transfer.handle"))?;
-        let delivery_id = f.uint()?;
-        let tag = f.binary()?;
-        f.uint()?; // message-format
-        let settled = f.boolean()?;
-        let more = f.boolean()?.unwrap_or(false);
-        f.skip(3)?; // rcv-settle-mode, state, resume
-        let aborted = f.boolean()?.unwrap_or(false);
+        let head = transfer::read(&mut f)?;
+        self.apply_transfer(local, head, payload)
+    }
+
+    /// A transfer whose fields are read (by either path, see `transfer.rs`).
+    pub(super) fn apply_transfer(
+        &mut self,
+        local: u16,
+        head: TransferHead<'_>,
+        payload: &[u8],
+    ) -> Result<(), Fault> {
+        let TransferHead {
+            handle,
+            delivery_id,
+            tag,
+            settled,
+            more,
+            aborted,
+        } = head;
         self.take_incoming_window(local)?;
         let link = self.by_remote(local, handle, "transfer")?;
         let limit = self.cfg.max_message_size;

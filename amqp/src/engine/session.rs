@@ -187,6 +187,22 @@ impl Engine {
         f: Fields<'_>,
         payload: &[u8],
     ) -> Result<(), Fault> {
+        let Some(local) = self.session_for(code, ch)? else {
+            return Ok(()); // we sent end: discard everything until the peer's end
+        };
+        match code {
+            0x12 => self.on_attach(local, f),
+            0x13 => self.on_flow(local, f),
+            0x14 => self.on_transfer(local, f, payload),
+            0x15 => self.on_disposition(local, f),
+            0x16 => self.on_detach(local, f),
+            _ => self.on_end(local, f),
+        }
+    }
+
+    /// The local session a frame (`code` 0x12..=0x17) on remote channel `ch` belongs to, or
+    /// `None` when we sent end and only the peer's end still matters.
+    pub(super) fn session_for(&self, code: u64, ch: u16) -> Result<Option<u16>, Fault> {
         let Some(local) = self.remote_channels.get(usize::from(ch)).copied().flatten() else {
             let what = ["attach", "flow", "transfer", "disposition", "detach", "end"]
                 [(code - 0x12) as usize];
@@ -196,17 +212,7 @@ impl Engine {
             ));
         };
         let ending = self.session_ref(local).is_none_or(|s| s.end_sent);
-        if ending && code != 0x17 {
-            return Ok(()); // we sent end: discard everything until the peer's end
-        }
-        match code {
-            0x12 => self.on_attach(local, f),
-            0x13 => self.on_flow(local, f),
-            0x14 => self.on_transfer(local, f, payload),
-            0x15 => self.on_disposition(local, f),
-            0x16 => self.on_detach(local, f),
-            _ => self.on_end(local, f),
-        }
+        Ok((!ending || code == 0x17).then_some(local))
     }
 
     fn on_end(&mut self, local: u16, mut f: Fields<'_>) -> Result<(), Fault> {
