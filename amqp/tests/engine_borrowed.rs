@@ -4,7 +4,11 @@
 //! its callback. The deliveries, the events, their order and every byte each client sends
 //! back must be the same.
 
+mod engine_common;
+
 use std::time::Instant;
+
+use engine_common::Rng;
 
 use tickwire_amqp::engine::{Config, Delivery, Engine, Event, LinkId, LinkSpec, Role, SessionId};
 
@@ -23,7 +27,7 @@ struct Twin {
     /// Deliveries the callback got (the rest came as events).
     handed_over: usize,
     used: [u32; 2],
-    rng: u64,
+    rng: Rng,
     /// Largest piece of the server's output fed at once (0: all of it).
     piece: usize,
 }
@@ -46,7 +50,7 @@ impl Twin {
             borrowed: Vec::new(),
             handed_over: 0,
             used: [0; 2],
-            rng: seed | 1,
+            rng: Rng(seed | 1),
             piece,
         }
     }
@@ -55,10 +59,7 @@ impl Twin {
         if self.piece == 0 {
             return left;
         }
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng as usize % self.piece + 1).min(left)
+        (self.rng.below(self.piece as u64) as usize + 1).min(left)
     }
 
     /// Moves bytes both ways until nobody has anything to send; the two clients' output

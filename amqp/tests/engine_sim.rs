@@ -4,25 +4,15 @@
 //! credit never goes beyond what was granted; no connection, session or link error.
 //! The seed is printed on failure; `TICKWIRE_SEED=<n>` reruns one.
 
+mod engine_common;
+
 use std::time::{Duration, Instant};
+
+use engine_common::Rng;
 
 use tickwire_amqp::engine::{
     Config, Engine, Event, LinkId, LinkSpec, Role, SendError, SharedBody,
 };
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Moves `from`'s transmit queue into `to` in random chunks; returns bytes moved.
 fn carry(from: &mut Engine, to: &mut Engine, rng: &mut Rng, now: Instant) -> usize {

@@ -5,21 +5,8 @@
 
 mod engine_common;
 
+use engine_common::Rng;
 use tickwire_amqp::engine::{quick_agrees, Role, SharedBody};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One field in one of several encodings, the unusual ones included.
 fn uint(r: &mut Rng, out: &mut Vec<u8>) {

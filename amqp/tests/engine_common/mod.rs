@@ -6,6 +6,23 @@ use std::time::{Duration, Instant};
 
 use tickwire_amqp::engine::{Config, Engine, Event, LinkId, LinkSpec, Role, SessionId};
 
+/// A seeded xorshift generator for the simulation-style tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform-ish in `0..n` (`0` when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
 /// Most pump rounds before we call it a livelock.
 const MAX_ROUNDS: usize = 10_000;
 
