@@ -129,22 +129,29 @@ impl TickEncoder {
     /// the rest is copied from constants. This is the per-tick encode of the fan-out and of
     /// replay (`tests`: `fast_binary_equals_the_general_encoding`).
     fn encode_binary(&self, tick: &Tick, out: &mut [u8]) -> usize {
-        let mut addr = [0u8; MAX_ADDRESS];
-        let n = self.address_bytes(tick, &mut addr);
+        const HEAD: usize = 11;
+        // The address is written in place after the head, padded pieces and all; what
+        // follows it then overwrites the padding. So no buffer to clear and no copy of a
+        // variable length (a call to `memcpy`).
+        let Some(Ok(addr)) = out
+            .get_mut(HEAD..HEAD + MAX_ADDRESS)
+            .map(<&mut [u8; MAX_ADDRESS]>::try_from)
+        else {
+            return 0;
+        };
+        let n = self.address_bytes(tick, addr);
         // properties: descriptor 0x73, list8 of 7 fields: message-id, user-id, to (null),
         // subject (str8), reply-to, correlation-id (null), content-type (sym8).
         let size = 1 + 3 + 2 + n + BINARY_TAIL_FIELDS;
-        let head = [
+        let head: [u8; HEAD] = [
             0x00, 0x53, 0x73, 0xc0, size as u8, 7, 0x40, 0x40, 0x40, 0xa1, n as u8,
         ];
-        let total = head.len() + n + BINARY_TAIL.len() + Tick::SIZE;
+        let total = HEAD + n + BINARY_TAIL.len() + Tick::SIZE;
         let Some(out) = out.get_mut(..total) else {
             return 0;
         };
-        let (h, rest) = out.split_at_mut(head.len());
-        h.copy_from_slice(&head);
-        let (subject, rest) = rest.split_at_mut(n);
-        subject.copy_from_slice(&addr[..n]);
+        out[..HEAD].copy_from_slice(&head);
+        let rest = &mut out[HEAD + n..];
         let (tail, body) = rest.split_at_mut(BINARY_TAIL.len());
         tail.copy_from_slice(&BINARY_TAIL);
         body.copy_from_slice(tick.as_bytes());
