@@ -195,26 +195,7 @@ impl Engine {
 
     /// Feeds bytes received from the peer. Never panics; errors become close/end/detach.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        self.now = now;
-        if matches!(self.phase, Phase::Closed) {
-            return;
-        }
-        self.last_rx = now;
-        if self.inbuf.is_empty() {
-            let used = self.process(data);
-            if !matches!(self.phase, Phase::Closed) {
-                self.inbuf.extend_from_slice(&data[used..]);
-            }
-        } else {
-            let mut buf = std::mem::take(&mut self.inbuf);
-            buf.extend_from_slice(data);
-            let used = self.process(&buf);
-            buf.drain(..used);
-            self.inbuf = buf;
-        }
-        if matches!(self.phase, Phase::Closed) {
-            self.inbuf.clear();
-        }
+        self.feed::<fn(&mut Engine, DeliveryRef<'_>)>(data, now, None);
     }
 
     /// Like [`Engine::handle_input`], but a delivery that arrives whole in one frame while
@@ -230,25 +211,45 @@ impl Engine {
     where
         F: FnMut(&mut Engine, DeliveryRef<'_>),
     {
+        self.feed(data, now, Some(&mut on_delivery));
+    }
+
+    /// Both of the above: whole frames are processed from `data` where it lies, and a
+    /// frame cut short waits in `inbuf` for the rest.
+    fn feed<F>(&mut self, data: &[u8], now: Instant, on_delivery: Option<&mut F>)
+    where
+        F: FnMut(&mut Engine, DeliveryRef<'_>),
+    {
         self.now = now;
         if matches!(self.phase, Phase::Closed) {
             return;
         }
         self.last_rx = now;
         if self.inbuf.is_empty() {
-            let used = self.process_borrowing(data, &mut on_delivery);
+            let used = self.process_with(data, on_delivery);
             if !matches!(self.phase, Phase::Closed) {
                 self.inbuf.extend_from_slice(&data[used..]);
             }
         } else {
             let mut buf = std::mem::take(&mut self.inbuf);
             buf.extend_from_slice(data);
-            let used = self.process_borrowing(&buf, &mut on_delivery);
+            let used = self.process_with(&buf, on_delivery);
             buf.drain(..used);
             self.inbuf = buf;
         }
         if matches!(self.phase, Phase::Closed) {
             self.inbuf.clear();
+        }
+    }
+
+    /// [`Engine::process`], borrowing deliveries when there is a callback for them.
+    fn process_with<F>(&mut self, buf: &[u8], on_delivery: Option<&mut F>) -> usize
+    where
+        F: FnMut(&mut Engine, DeliveryRef<'_>),
+    {
+        match on_delivery {
+            Some(f) => self.process_borrowing(buf, f),
+            None => self.process(buf),
         }
     }
 
