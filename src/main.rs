@@ -119,7 +119,11 @@ fn run(args: RunArgs) -> Result<(), String> {
             running.first_seq
         );
     }
-    if let Some(t) = tickwire::cli::doctor::summary(&tickwire_hw::tuning_report()) {
+    if let Some(t) = running
+        .stats
+        .tuning()
+        .and_then(tickwire::cli::doctor::summary)
+    {
         eprintln!("  tuning     {t}");
     }
     for w in &running.warnings {

@@ -365,8 +365,9 @@ fn take_read(
     let mut credit = Ok(());
     e.handle_input_with(data, now, |e, d| {
         tally.handle_message(d.message, read_ns, measuring);
-        if let (Err(err), Ok(())) = (st.count(e, d.link, spec.credit), &credit) {
-            credit = Err(err);
+        let counted = st.count(e, d.link, spec.credit);
+        if credit.is_ok() {
+            credit = counted; // the first failure is the one reported
         }
     });
     let drained = credit.and(drain_events(

@@ -148,6 +148,11 @@ impl StatsBoard {
         let _ = self.tuning.set(report);
     }
 
+    /// The tuning report read at start, if one was recorded.
+    pub fn tuning(&self) -> Option<&TuningReport> {
+        self.tuning.get()
+    }
+
     /// Counts a connection refused at the connection limit.
     pub fn count_refused(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);

@@ -602,13 +602,7 @@ impl Engine {
             let tag_at = tag.map_or(Some((0, 0)), |t| self.borrowed.at(t));
             if let (Some(tag), Some(message)) = (tag_at, self.borrowed.at(payload)) {
                 let delivery_id = take_credit(l, link, delivery_id)?;
-                if payload.len() as u64 > limit {
-                    let text = format!(
-                        "message of at least {} bytes exceeds the limit of {limit} bytes",
-                        payload.len()
-                    );
-                    return Err(link_err(link, condition::MESSAGE_SIZE_EXCEEDED, text));
-                }
+                within_limit(link, payload.len() as u64, limit)?;
                 self.borrowed.found.push(super::BorrowedAt {
                     link,
                     delivery_id,
@@ -632,12 +626,7 @@ impl Engine {
             self.events.push_back(Event::Aborted { link, delivery_id });
             return Ok(());
         }
-        let size = p.buf.len() as u64 + payload.len() as u64;
-        if size > limit {
-            let text =
-                format!("message of at least {size} bytes exceeds the limit of {limit} bytes");
-            return Err(link_err(link, condition::MESSAGE_SIZE_EXCEEDED, text));
-        }
+        within_limit(link, p.buf.len() as u64 + payload.len() as u64, limit)?;
         p.buf.extend_from_slice(payload);
         p.settled |= settled.unwrap_or(false);
         if !more {
@@ -673,6 +662,15 @@ fn later(a: u32, b: u32) -> u32 {
     } else {
         b
     }
+}
+
+/// A message of at least `size` bytes so far is refused (the link detached) above `limit`.
+fn within_limit(link: LinkId, size: u64, limit: u64) -> Result<(), Fault> {
+    if size > limit {
+        let text = format!("message of at least {size} bytes exceeds the limit of {limit} bytes");
+        return Err(link_err(link, condition::MESSAGE_SIZE_EXCEEDED, text));
+    }
+    Ok(())
 }
 
 /// Counts a new incoming delivery on `l` against its credit; returns its delivery id.
