@@ -45,6 +45,12 @@ fn fast_header(buf: &mut Vec<u8>, ch: u16, a: &TransferArgs<'_>, body_len: usize
     }
 }
 
+/// What [`Engine::admit`] found: the delivery's id and the receiver's size limit.
+struct Admit {
+    delivery_id: u32,
+    peer_max_message: u64,
+}
+
 impl Engine {
     /// Sends one message (its encoded sections) on a sending link, copying `body` into the
     /// transmit queue. Returns the delivery id. Consumes one credit; fails without
@@ -66,37 +72,104 @@ impl Engine {
         self.enqueue(link, Body::Shared(&body.0), settled)
     }
 
+    /// Sends one message that `encode` writes straight into the transmit queue, after its
+    /// transfer header: no body buffer and no copy (replay encodes each tick this way).
+    /// `encode` gets a slice of `max_len` bytes and returns how many it wrote; the checks
+    /// for credit, window and room use `max_len`. Consumes one credit, like [`Self::send`].
+    /// A body that would not fit one frame at `max_len` (a peer with a tiny max-frame) is
+    /// encoded into a buffer first and sent as [`Self::send`] sends it.
+    pub fn send_with(
+        &mut self,
+        link: LinkId,
+        max_len: usize,
+        settled: bool,
+        encode: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<u32, SendError> {
+        if max_len > self.per_frame() {
+            let mut body = vec![0; max_len];
+            let n = encode(&mut body).min(max_len);
+            return self.enqueue(link, Body::Copy(&body[..n]), settled);
+        }
+        let admit = self.admit(link, max_len, 1, false)?;
+        let ch = link.session.0;
+        let tag = admit.delivery_id.to_be_bytes();
+        let args = TransferArgs {
+            handle: link.handle,
+            delivery_id: admit.delivery_id,
+            tag: &tag,
+            settled,
+            more: false,
+            aborted: false,
+        };
+        let buf = self.out.buf();
+        let start = buf.len();
+        if settled {
+            fast_header(buf, ch, &args, 0);
+        } else {
+            write::transfer_header(buf, ch, &args, 0);
+        }
+        let at = buf.len();
+        buf.resize(at + max_len, 0);
+        let n = encode(&mut buf[at..]).min(max_len);
+        buf.truncate(at + n);
+        if admit.peer_max_message > 0 && n as u64 > admit.peer_max_message {
+            buf.truncate(start);
+            return Err(SendError::TooLarge);
+        }
+        // The header was written for an empty body: its frame size now takes the body.
+        let size = (at - start + n) as u32;
+        buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+        self.out.commit(start);
+        self.account(link, 1);
+        Ok(admit.delivery_id)
+    }
+
+    /// Body bytes per frame: the peer's max-frame (bounded by our pending limit) less the
+    /// transfer header.
+    fn per_frame(&self) -> usize {
+        (self.remote_max_frame as usize)
+            .min(self.cfg.max_pending_bytes.max(4096))
+            .saturating_sub(TRANSFER_HEADER_MAX)
+            .max(1)
+    }
+
     fn enqueue(&mut self, link: LinkId, body: Body<'_>, settled: bool) -> Result<u32, SendError> {
+        let len = body.bytes().len();
+        let per_frame = self.per_frame();
+        let frames = len.div_ceil(per_frame).max(1);
+        let admit = self.admit(link, len, frames, true)?;
+        self.account(link, frames);
+        self.write_frames(link, &body, admit.delivery_id, settled, frames, per_frame);
+        Ok(admit.delivery_id)
+    }
+
+    /// Whether a message of `len` bytes in `frames` frames may go on `link` now; changes
+    /// nothing. `exact`: `len` is the body's real length (not a bound), so the receiver's
+    /// max-message-size is checked here.
+    fn admit(
+        &self,
+        link: LinkId,
+        len: usize,
+        frames: usize,
+        exact: bool,
+    ) -> Result<Admit, SendError> {
         if !matches!(self.phase, Phase::Opened) {
             return Err(SendError::InvalidLink);
         }
-        let len = body.bytes().len();
-        let per_frame = (self.remote_max_frame as usize)
-            .min(self.cfg.max_pending_bytes.max(4096))
-            .saturating_sub(TRANSFER_HEADER_MAX)
-            .max(1);
-        let frames = len.div_ceil(per_frame).max(1);
         if self.out.pending() + len + frames * TRANSFER_HEADER_MAX > self.cfg.max_pending_bytes {
             return Err(SendError::Backpressure);
         }
-        let ch = link.session.0;
-        let s = self
-            .sessions
-            .get_mut(usize::from(ch))
-            .and_then(Option::as_mut);
-        let s = s.ok_or(SendError::InvalidLink)?;
+        let s = self.sessions.get(usize::from(link.session.0));
+        let s = s.and_then(Option::as_ref).ok_or(SendError::InvalidLink)?;
         if s.end_sent {
             return Err(SendError::InvalidLink);
         }
-        let l = s
-            .links
-            .get_mut(link.handle as usize)
-            .and_then(Option::as_mut);
+        let l = s.links.get(link.handle as usize).and_then(Option::as_ref);
         let l = l.ok_or(SendError::InvalidLink)?;
         if l.role != Role::Sender || l.state != LinkState::Attached {
             return Err(SendError::InvalidLink);
         }
-        if l.peer_max_message > 0 && len as u64 > l.peer_max_message {
+        if exact && l.peer_max_message > 0 && len as u64 > l.peer_max_message {
             return Err(SendError::TooLarge);
         }
         if l.credit == 0 {
@@ -105,18 +178,32 @@ impl Engine {
         if (s.remote_incoming_window as usize) < frames {
             return Err(SendError::SessionWindow);
         }
-        l.credit -= 1;
-        l.delivery_count = l.delivery_count.wrapping_add(1);
-        let delivery_id = s.next_delivery_id;
-        s.next_delivery_id = delivery_id.wrapping_add(1);
-        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(frames as u32);
-        s.remote_incoming_window -= frames as u32;
-        self.write_frames(link, &body, delivery_id, settled, frames, per_frame);
-        self.last_tx = self.now;
-        Ok(delivery_id)
+        Ok(Admit {
+            delivery_id: s.next_delivery_id,
+            peer_max_message: l.peer_max_message,
+        })
     }
 
-    /// Writes the `frames` transfer frames of one delivery (headers + body slices).
+    /// Counts one delivery of `frames` frames on `link`, which [`Self::admit`] allowed.
+    fn account(&mut self, link: LinkId, frames: usize) {
+        let s = self.sessions.get_mut(usize::from(link.session.0));
+        let Some(s) = s.and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(l) = s
+            .links
+            .get_mut(link.handle as usize)
+            .and_then(Option::as_mut)
+        {
+            l.credit -= 1;
+            l.delivery_count = l.delivery_count.wrapping_add(1);
+        }
+        s.next_delivery_id = s.next_delivery_id.wrapping_add(1);
+        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(frames as u32);
+        s.remote_incoming_window -= frames as u32;
+        self.last_tx = self.now;
+    }
+
     fn write_frames(
         &mut self,
         link: LinkId,
