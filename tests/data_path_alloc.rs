@@ -6,7 +6,9 @@
 //! variant, the journal on the one `tw-data` thread), the simulator at 200,000 ticks/s and
 //! four subscribers (`binary` and the default `map` format, on `opra/#` and on one exact
 //! address), and counts the allocations made on `tw-data` only, with a global allocator
-//! that knows each thread by name.
+//! that knows each thread by name. With the journal, a fifth subscriber replays `opra/#`
+//! from the first seq at half the recorded pace, so it stays in history for the whole
+//! window: `tw-data` encodes those ticks from the replay thread's chunks.
 //!
 //! Inside a window in which at least 500,000 ticks flowed, every `tw-data` allocation's
 //! backtrace is captured (unresolved, cheap; resolved after the window on the test
@@ -149,6 +151,20 @@ fn config(journal: Option<&std::path::Path>) -> Config {
     c
 }
 
+/// The replaying subscriber's row in `/api/stats`: (phase, delivered).
+fn replay_row(app: &Running) -> (String, u64) {
+    let v = console_stats(app.console_addr.expect("console runs")).expect("console answers");
+    let rows = v["subscribers"].as_array().expect("subscribers");
+    let row = rows
+        .iter()
+        .find(|r| r["replay"].as_str().is_some_and(|p| !p.is_empty()))
+        .expect("a replaying subscriber");
+    (
+        row["replay"].as_str().unwrap_or_default().to_string(),
+        row["delivered"].as_u64().expect("delivered"),
+    )
+}
+
 /// `/api/stats` totals: (ticks_in, delivered).
 fn totals(app: &Running) -> (u64, u64) {
     let addr = app.console_addr.expect("console runs");
@@ -166,8 +182,13 @@ fn totals(app: &Running) -> (u64, u64) {
     }
 }
 
-/// Four subscribers: `opra/#` and one exact address, each in `binary` and `map`.
-fn subscribe(app: &Running, control: &Arc<Control>) -> Vec<std::thread::JoinHandle<()>> {
+/// Four subscribers: `opra/#` and one exact address, each in `binary` and `map`; with
+/// `replay`, a fifth replaying `opra/#` at half the recorded pace.
+fn subscribe(
+    app: &Running,
+    control: &Arc<Control>,
+    replay: bool,
+) -> Vec<std::thread::JoinHandle<()>> {
     wait_for_ticks(app, 1_000, Duration::from_secs(20));
     let exact = app
         .directory
@@ -176,12 +197,16 @@ fn subscribe(app: &Running, control: &Arc<Control>) -> Vec<std::thread::JoinHand
         .expect("an option series is known")
         .address("opra");
     let mut handles = Vec::new();
-    let addresses = [
+    let mut addresses = vec![
         "opra/#?format=binary".to_string(),
         "opra/#".to_string(),
         format!("{exact}?format=binary"),
         exact.clone(),
     ];
+    if replay {
+        addresses.push("opra/#?replay-from=first&pace=0.5x&format=binary".to_string());
+    }
+    let n = addresses.len();
     for (index, address) in addresses.into_iter().enumerate() {
         let spec = SubscriberSpec {
             index,
@@ -202,7 +227,7 @@ fn subscribe(app: &Running, control: &Arc<Control>) -> Vec<std::thread::JoinHand
         }));
     }
     let t0 = Instant::now();
-    while control.attached.load(Ordering::SeqCst) < 4 {
+    while control.attached.load(Ordering::SeqCst) < n {
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "subscribers not attached"
@@ -224,6 +249,8 @@ struct Window {
     ticks: u64,
     delivered: u64,
     allocs: u64,
+    /// The replaying subscriber's phase at the window's end and messages in the window.
+    replay: Option<(String, u64)>,
     /// The allocations' backtraces, resolved.
     traces: Vec<String>,
 }
@@ -235,7 +262,8 @@ fn measure(cfg: &Config) -> Window {
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let app = appliance(cfg);
     let control = Arc::new(Control::default());
-    let subs = subscribe(&app, &control);
+    let replay = cfg.journal.enabled;
+    let subs = subscribe(&app, &control, replay);
     control.measuring.store(true, Ordering::SeqCst);
     std::thread::sleep(WARM_UP);
     {
@@ -244,6 +272,7 @@ fn measure(cfg: &Config) -> Window {
         t.reserve(TRACE_MAX);
     }
     let (ticks0, delivered0) = totals(&app);
+    let replay0 = replay.then(|| replay_row(&app).1);
     let allocs0 = DATA_ALLOCS.load(Ordering::SeqCst);
     let t0 = Instant::now();
     CAPTURE.store(true, Ordering::SeqCst);
@@ -259,6 +288,10 @@ fn measure(cfg: &Config) -> Window {
     }
     CAPTURE.store(false, Ordering::SeqCst);
     let allocs = DATA_ALLOCS.load(Ordering::SeqCst) - allocs0;
+    let replay = replay0.map(|d0| {
+        let (phase, d1) = replay_row(&app);
+        (phase, d1 - d0)
+    });
     let elapsed = t0.elapsed();
     control.stop.store(true, Ordering::SeqCst);
     for h in subs {
@@ -276,6 +309,7 @@ fn measure(cfg: &Config) -> Window {
         ticks: ticks1 - ticks0,
         delivered: delivered1 - delivered0,
         allocs,
+        replay,
         traces: captured.iter().map(|b| b.to_string()).collect(),
     }
 }
@@ -372,6 +406,17 @@ fn judge(w: &Window, segment_bytes: Option<u64>) {
         w.delivered,
         w.ticks
     );
+    if let Some((phase, sent)) = &w.replay {
+        println!("replaying subscriber: {sent} messages in the window, now {phase}");
+        assert_eq!(
+            phase, "replaying",
+            "the replay stayed in history all window"
+        );
+        assert!(
+            *sent >= w.ticks / 4,
+            "history flowed in the window: {sent} messages"
+        );
+    }
     assert_eq!(w.traces.len() as u64, w.allocs, "every allocation captured");
     let mut by_site = std::collections::HashMap::new();
     let mut unknown = Vec::new();

@@ -133,11 +133,9 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
     let (mut fan_durable, mut feed_durable) = (None, None);
     let mut journal_agent = match journal {
         Some((w, symbols)) => {
-            let enc = body::TickEncoder::new(&cfg.feed.name, directory.clone());
             let (svc, t) = replay::ReplayService::spawn(
                 cfg.journal.dir.clone(),
                 w.durable(),
-                enc,
                 cfg.feed.name.clone(),
                 directory.clone(),
                 Arc::clone(&stop),

@@ -3,7 +3,7 @@
 //! connection has room. Runs on the fan-out thread, inside `FanoutAgent::transmit`.
 
 use tickwire_amqp::engine::{ErrorCondition, LinkId, SendError};
-use tickwire_fanout::{BodyStore, LatestValues, Link, Router, Transmit};
+use tickwire_fanout::{BodyEncoder, BodyFormat, BodyStore, LatestValues, Link, Router, Transmit};
 use tickwire_lvq::LastValueCache;
 
 use super::body::{gap_message, replay_end_message, TickEncoder};
@@ -68,7 +68,7 @@ impl Pumping<'_> {
                     Step::Blocked => break,
                     Step::Nothing => {}
                 }
-                match self.pump_replay(s, conn) {
+                match self.pump_replay(s, conn, format) {
                     Step::Sent => {
                         sent += 1;
                         continue;
@@ -178,7 +178,7 @@ impl Pumping<'_> {
     /// One step of a replaying link: history from its chunks (after anything its queue
     /// still holds), or the end marker and a clean detach once it is past its end.
     /// `Nothing` hands over to the link's queue.
-    fn pump_replay(&mut self, s: &mut Sub, conn: &mut Conn) -> Step {
+    fn pump_replay(&mut self, s: &mut Sub, conn: &mut Conn, format: BodyFormat) -> Step {
         let Some(r) = s.replay.as_deref_mut() else {
             return Step::Nothing;
         };
@@ -189,7 +189,13 @@ impl Pumping<'_> {
                 return Step::Nothing;
             }
             let sent = match r.poll() {
-                Next::Body(b) => Some(conn.engine.send(s.link, b, true).is_ok()),
+                Next::Tick(t) => {
+                    let (enc, max) = (self.enc, self.enc.max_len(format));
+                    let r = conn
+                        .engine
+                        .send_with(s.link, max, true, |out| enc.encode(t, format, out));
+                    Some(r.is_ok())
+                }
                 Next::Gap(n) => {
                     self.scratch.clear();
                     gap_message(&s.address, n, self.scratch);

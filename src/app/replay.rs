@@ -1,13 +1,16 @@
 //! The replay service: one thread (`tw-replay`, control-plane priority, never pinned to a
 //! data core) that reads the journal for every replaying link, keeps what the link's
-//! address matches, paces it, and encodes it into chunks of ready AMQP message bodies.
+//! address matches, paces it, and hands the due ticks over in chunks.
 //!
-//! The fan-out thread only copies those bodies into transfers: disk reads, filtering and
-//! encoding of history never run on the data plane, so live subscribers are unaffected.
-//! Each link has a bounded pipe of [`CHUNKS_PER_LINK`] chunks to the fan-out and a pipe
-//! back for empty ones, so chunks are reused (no allocation once a replay runs) and a
-//! link without credit simply stops its reader. A channel operation moves a whole chunk
-//! (up to [`CHUNK_MESSAGES`] messages), never a single message.
+//! Disk reads, checksums, filtering and pacing of history never run on the data plane.
+//! The fan-out thread encodes each tick straight into the link's transmit queue
+//! (`Engine::send_with`), which costs it about what copying a ready body there cost, and
+//! spares this thread writing every body into memory the other core then reads
+//! (`docs/replay.md`). Each link has a bounded pipe of [`CHUNKS_PER_LINK`] chunks to the
+//! fan-out and a pipe back for empty ones, so chunks are reused (no allocation once a
+//! replay runs) and a link without credit simply stops its reader. A channel operation
+//! moves a whole chunk (up to [`CHUNK_MESSAGES`] ticks), never a single tick; a link that
+//! hands a chunk back rings the thread's bell, so it never polls for chunks.
 //!
 //! A replay ends its chunks with what the cursor reported: a gap to mark, the end of the
 //! range, or "caught up at seq N" — the fan-out then joins the link to live traffic from
@@ -19,13 +22,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
-use tickwire_fanout::{BodyEncoder, BodyFormat, Pattern};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use tickwire_fanout::Pattern;
 use tickwire_journal::Reader;
 use tickwire_record::{Directory, Tick};
 use tickwire_replay::{Cursor, End, Pace, Pacer, Start, Status};
-
-use super::body::TickEncoder;
 
 /// Messages per chunk at most.
 pub const CHUNK_MESSAGES: usize = 2048;
@@ -33,26 +34,16 @@ pub const CHUNK_MESSAGES: usize = 2048;
 pub const CHUNKS_PER_LINK: usize = 8;
 /// Ticks read from the journal per step.
 const READ_TICKS: usize = 4096;
-/// How long the thread waits while every chunk of every replay is with the fan-out (a
-/// chunk comes back within one fan-out cycle while the subscriber has credit).
-const CHUNK_WAIT: Duration = Duration::from_micros(50);
-/// After this long without a chunk back (a subscriber without credit), wait longer.
-const STARVED_LONG: Duration = Duration::from_millis(10);
-/// The wait then.
-const STARVED_WAIT: Duration = Duration::from_millis(1);
-/// How long it waits with no replay at all before looking at the stop flag again (a new
-/// request wakes it at once).
+/// How long it waits with nothing to do before looking at the stop flag and its links
+/// again. A new request, a chunk handed back (the bell) or a paced tick coming due wakes
+/// it sooner.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 
-/// Encoded messages and what follows them.
+/// Due ticks and what follows them.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// Bodies back to back, up to the last item's end offset. The replay thread sizes it
-    /// once to hold a full chunk and never shrinks it, so encoding writes in place (no
-    /// zero-fill per message); bytes past the last item are stale.
-    pub bytes: Vec<u8>,
-    /// `(end offset in bytes, seq)` of each body.
-    pub items: Vec<(u32, u64)>,
+    /// The ticks to send, in seq order (at most [`CHUNK_MESSAGES`]).
+    pub ticks: Vec<Tick>,
     /// What comes after the bodies: a gap, caught up, or the end (`None`: more follows).
     pub then: Option<Status>,
     /// The journal could not be read: the link is detached with this text.
@@ -61,19 +52,9 @@ pub struct Chunk {
 
 impl Chunk {
     fn clear(&mut self) {
-        self.items.clear();
+        self.ticks.clear();
         self.then = None;
         self.error = None;
-    }
-
-    /// The body of item `i`.
-    pub fn body(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.items[i - 1].0 as usize
-        };
-        &self.bytes[start..self.items[i].0 as usize]
     }
 }
 
@@ -87,8 +68,6 @@ pub struct Request {
     pub pace: Pace,
     /// Which instruments.
     pub pattern: Pattern,
-    /// The link's body format.
-    pub format: BodyFormat,
     /// Full chunks to the link.
     pub to_link: Sender<Chunk>,
     /// Empty chunks back from the link.
@@ -99,6 +78,9 @@ pub struct Request {
 #[derive(Clone, Debug)]
 pub struct ReplayService {
     requests: Sender<Request>,
+    /// Rung by a link that hands a chunk back, so a thread waiting for one refills it at
+    /// once rather than at its next timed look (one channel operation per chunk).
+    bell: Sender<()>,
 }
 
 impl ReplayService {
@@ -107,38 +89,41 @@ impl ReplayService {
     pub fn spawn(
         dir: PathBuf,
         durable: Arc<AtomicU64>,
-        enc: TickEncoder,
         feed: String,
         directory: Directory,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = crossbeam_channel::bounded(256);
+        let (bell, rung) = crossbeam_channel::bounded(1);
         let t = std::thread::Builder::new()
             .name("tw-replay".into())
             .spawn(move || {
                 let mut svc = Service {
                     dir,
                     durable,
-                    enc,
                     feed,
                     directory,
                     active: Vec::new(),
                 };
-                svc.run(&rx, &stop);
+                svc.run(&rx, &rung, &stop);
             })?;
-        Ok((Self { requests: tx }, t))
+        Ok((Self { requests: tx, bell }, t))
     }
 
     /// Asks for a replay; `false` if the service has stopped or is overloaded.
     pub fn request(&self, r: Request) -> bool {
         self.requests.try_send(r).is_ok()
     }
+
+    /// Wakes the thread if it waits for a chunk to come back (see [`Self::bell`]).
+    pub fn bell(&self) -> Sender<()> {
+        self.bell.clone()
+    }
 }
 
 struct Service {
     dir: PathBuf,
     durable: Arc<AtomicU64>,
-    enc: TickEncoder,
     feed: String,
     directory: Directory,
     active: Vec<Active>,
@@ -157,15 +142,12 @@ struct Active {
     chunks_made: usize,
     /// A chunk kept while nothing was due.
     spare: Option<Chunk>,
-    /// Since when every chunk has been with the fan-out (look again soon, then less
-    /// often: a subscriber without credit keeps them).
-    starved_since: Option<Instant>,
     wake_at: Option<Instant>,
     done: bool,
 }
 
 impl Service {
-    fn run(&mut self, rx: &Receiver<Request>, stop: &AtomicBool) {
+    fn run(&mut self, rx: &Receiver<Request>, rung: &Receiver<()>, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
             loop {
                 match rx.try_recv() {
@@ -177,26 +159,22 @@ impl Service {
             let now = Instant::now();
             let mut worked = false;
             for a in &mut self.active {
-                worked |= step(a, &self.enc, &self.feed, &self.directory, now);
+                worked |= step(a, &self.feed, &self.directory, now);
             }
-            // After the steps: a replay that just ran out of chunks looks again soon.
-            let starved = self.active.iter().filter_map(|a| a.starved_since).max();
-            let idle = match starved {
-                Some(t) if now.duration_since(t) < STARVED_LONG => CHUNK_WAIT,
-                Some(_) => STARVED_WAIT,
-                None => IDLE_WAIT,
-            };
-            let mut wake = now + idle;
+            let mut wake = now + IDLE_WAIT;
             for w in self.active.iter().filter_map(|a| a.wake_at) {
                 wake = wake.min(w);
             }
             self.active.retain(|a| !a.done);
             if !worked {
                 let wait = wake.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(wait.max(Duration::from_micros(20))) {
-                    Ok(req) => self.open(req),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
+                crossbeam_channel::select! {
+                    recv(rx) -> req => match req {
+                        Ok(req) => self.open(req),
+                        Err(_) => return,
+                    },
+                    recv(rung) -> _ => {}
+                    default(wait.max(Duration::from_micros(20))) => {}
                 }
             }
         }
@@ -217,7 +195,6 @@ impl Service {
                     matches: vec![0; self.directory.capacity() as usize],
                     chunks_made: 0,
                     spare: None,
-                    starved_since: None,
                     wake_at: None,
                     done: false,
                 });
@@ -258,7 +235,7 @@ fn matches(
 }
 
 /// Moves one replay forward by at most one chunk. True if it did anything.
-fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Instant) -> bool {
+fn step(a: &mut Active, feed: &str, dir: &Directory, now: Instant) -> bool {
     if a.wake_at.is_some_and(|w| w > now) {
         return false;
     }
@@ -272,8 +249,7 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
         Err(_) if a.chunks_made < CHUNKS_PER_LINK => {
             a.chunks_made += 1;
             Chunk {
-                bytes: vec![0; CHUNK_MESSAGES * enc.max_len(a.req.format)],
-                items: Vec::with_capacity(CHUNK_MESSAGES),
+                ticks: Vec::with_capacity(CHUNK_MESSAGES),
                 ..Chunk::default()
             }
         }
@@ -281,12 +257,9 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
             a.done = true;
             return false;
         }
-        Err(TryRecvError::Empty) => {
-            a.starved_since.get_or_insert(now);
-            return false;
-        }
+        // Every chunk is with the fan-out: the bell rings when one comes back.
+        Err(TryRecvError::Empty) => return false,
     };
-    a.starved_since = None;
     chunk.clear();
     if a.pos == a.held.len() && a.status.is_none() {
         a.held.clear();
@@ -307,13 +280,7 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
     let ts = a.held[a.pos..a.pos + room].iter().map(|t| t.ts_recv.get());
     let (due, wait) = a.pacer.due_count(ts, now);
     a.wake_at = wait.map(|w| now + w);
-    let max = enc.max_len(a.req.format);
-    let mut at = 0;
-    for t in &a.held[a.pos..a.pos + due] {
-        let n = enc.encode(t, a.req.format, &mut chunk.bytes[at..at + max]);
-        at += n;
-        chunk.items.push((at as u32, t.seq.get()));
-    }
+    chunk.ticks.extend_from_slice(&a.held[a.pos..a.pos + due]);
     a.pos += due;
     if a.pos == a.held.len() {
         chunk.then = a.status.take();
@@ -324,7 +291,7 @@ fn step(a: &mut Active, enc: &TickEncoder, feed: &str, dir: &Directory, now: Ins
             a.done = true;
         }
     }
-    if chunk.items.is_empty() && chunk.then.is_none() {
+    if chunk.ticks.is_empty() && chunk.then.is_none() {
         // Nothing due yet (pacing): keep the chunk for the next step.
         a.spare = Some(chunk);
         return false;
@@ -345,15 +312,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunk_bodies_are_cut_at_their_ends() {
-        let mut c = Chunk::default();
-        c.bytes.extend_from_slice(b"abcdef");
-        c.items = vec![(2, 10), (6, 11)];
-        assert_eq!((c.body(0), c.body(1)), (&b"ab"[..], &b"cdef"[..]));
+    fn a_cleared_chunk_keeps_its_room() {
+        let mut c = Chunk {
+            ticks: Vec::with_capacity(CHUNK_MESSAGES),
+            then: Some(Status::More),
+            error: Some("x".into()),
+        };
+        c.ticks.push(Tick::default());
         c.clear();
+        assert!(c.ticks.is_empty() && c.then.is_none() && c.error.is_none());
         assert!(
-            c.items.is_empty() && c.then.is_none(),
-            "bytes stay allocated"
+            c.ticks.capacity() >= CHUNK_MESSAGES,
+            "no allocation on reuse"
         );
     }
 }

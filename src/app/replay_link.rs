@@ -58,8 +58,8 @@ impl Phase {
 
 /// What the link should send next while replaying.
 pub enum Next<'a> {
-    /// A history body.
-    Body(&'a [u8]),
+    /// A tick of history, to encode in the link's format.
+    Tick(&'a Tick),
     /// The journal holds no record of `count` seqs here: send a gap marker.
     Gap(u64),
     /// Nothing available now.
@@ -73,6 +73,8 @@ pub struct ReplayLink {
     spec: ReplaySpec,
     data: Receiver<Chunk>,
     recycle: Sender<Chunk>,
+    /// The replay thread's bell, rung with each chunk handed back.
+    bell: Sender<()>,
     chunk: Option<Chunk>,
     pos: usize,
     /// Where the link is.
@@ -81,6 +83,8 @@ pub struct ReplayLink {
     last: u64,
     /// Live ticks below this are not admitted (a join ahead of the fan-out's reader).
     min_seq: u64,
+    /// Messages of history sent (ticks and gap markers).
+    sent: u64,
 }
 
 impl ReplayLink {
@@ -97,7 +101,6 @@ impl ReplayLink {
             end: spec.end,
             pace: spec.pace,
             pattern: sub.pattern.clone(),
-            format: sub.format,
             to_link,
             recycle: back,
         });
@@ -105,11 +108,13 @@ impl ReplayLink {
             spec,
             data,
             recycle,
+            bell: service.bell(),
             chunk: None,
             pos: 0,
             phase: Phase::Replaying,
             last: 0,
             min_seq: 0,
+            sent: 0,
         })
     }
 
@@ -133,9 +138,9 @@ impl ReplayLink {
             if let Some(e) = c.error.take() {
                 return Next::Failed(e);
             }
-            if self.pos < c.items.len() {
+            if self.pos < c.ticks.len() {
                 let c = self.chunk.as_ref().expect("checked above");
-                return Next::Body(c.body(self.pos));
+                return Next::Tick(&c.ticks[self.pos]);
             }
             match c.then {
                 Some(Status::Gap { count, .. }) => return Next::Gap(count),
@@ -156,8 +161,9 @@ impl ReplayLink {
     /// The item [`Self::poll`] returned was sent.
     pub fn advance(&mut self) {
         let Some(c) = self.chunk.as_mut() else { return };
-        if self.pos < c.items.len() {
-            self.last = c.items[self.pos].1;
+        self.sent += 1;
+        if let Some(t) = c.ticks.get(self.pos) {
+            self.last = t.seq.get();
             self.pos += 1;
         } else {
             // The gap marker went out.
@@ -169,7 +175,14 @@ impl ReplayLink {
     fn finish_chunk(&mut self) {
         if let Some(c) = self.chunk.take() {
             let _ = self.recycle.try_send(c);
+            // Full means already rung: the thread will look at every link anyway.
+            let _ = self.bell.try_send(());
         }
+    }
+
+    /// Messages of history sent so far (ticks and gap markers); live ones are the queue's.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Whether a routed live tick goes to this link; moves to `Ending` at the end.
@@ -260,6 +273,7 @@ pub fn join(
                 Some(again) => {
                     *r = ReplayLink {
                         last: r.last,
+                        sent: r.sent,
                         ..again
                     }
                 }

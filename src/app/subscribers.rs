@@ -680,7 +680,7 @@ impl FanoutAgent {
                 let st = q.stats();
                 row.format = q.config().format.name();
                 row.policy = q.config().policy.name();
-                row.delivered = st.delivered;
+                row.delivered = st.delivered + s.replay.as_ref().map_or(0, |r| r.sent());
                 row.dropped = st.dropped;
                 row.conflated = st.conflated;
                 row.gaps = st.gaps;
