@@ -20,6 +20,9 @@ use crate::config::{FeedConfig, SimSection};
 /// Blocks generated per send batch (each goes out twice, on A and B).
 const BLOCKS_PER_BATCH: usize = 32;
 
+/// The longest the thread sleeps between looks at its stop flag.
+const MAX_IDLE_US: u64 = 50_000;
+
 /// What the simulator thread reports.
 #[derive(Debug, Default)]
 pub struct SimCounters {
@@ -123,7 +126,13 @@ impl SimThread {
                 }
             }
             if n == 0 {
-                std::thread::sleep(Duration::from_micros(200));
+                // Nothing is due: sleep until the next message is, or until a
+                // retransmission request arrives. (A fixed short sleep woke the thread
+                // thousands of times a second at a trickle, about 10% of a core.)
+                let due_us = (sent + 1).saturating_mul(1_000_000) / rate.max(1);
+                let now_us = start.elapsed().as_micros() as u64;
+                let wait = due_us.saturating_sub(now_us).clamp(10, MAX_IDLE_US);
+                wait_readable(&self.retrans, Duration::from_micros(wait));
             }
         }
     }
@@ -154,5 +163,24 @@ impl SimThread {
         self.counters
             .blocks
             .fetch_add(slots.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Waits up to `d` for `sock` to become readable (a retransmission request).
+fn wait_readable(sock: &UdpSocket, d: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, exclusively borrowed, and a valid timespec; a null signal
+    // mask keeps the thread's own. Timeout, readiness and EINTR all just end the wait.
+    unsafe {
+        libc::ppoll(&mut fd, 1, &ts, std::ptr::null());
     }
 }
