@@ -128,6 +128,8 @@ struct Borrowed {
     /// Address and length of the input being processed: the frames' slices lie inside.
     base: usize,
     len: usize,
+    /// Whether that input is the read itself rather than the completed frame before it.
+    in_rest: bool,
     found: Vec<BorrowedAt>,
 }
 
@@ -139,13 +141,31 @@ struct BorrowedAt {
     settled: bool,
     tag: (usize, usize),
     message: (usize, usize),
+    /// In the read itself (else in the frame completed from the previous read).
+    in_rest: bool,
 }
 
 impl Borrowed {
+    /// Frames are processed from `input` now.
+    fn set(&mut self, input: &[u8], in_rest: bool) {
+        self.base = input.as_ptr() as usize;
+        self.len = input.len();
+        self.in_rest = in_rest;
+    }
+
     /// `(offset, length)` of `part` in the input, if it lies inside it.
     fn at(&self, part: &[u8]) -> Option<(usize, usize)> {
         let off = (part.as_ptr() as usize).checked_sub(self.base)?;
         (off + part.len() <= self.len).then_some((off, part.len()))
+    }
+}
+
+/// How many more bytes the frame at the start of `head` needs, by its size field;
+/// unbounded while fewer than four bytes are there (the size is not known yet).
+fn missing(head: &[u8]) -> usize {
+    match head.first_chunk::<4>() {
+        Some(size) => (u32::from_be_bytes(*size) as usize).saturating_sub(head.len()),
+        None => usize::MAX,
     }
 }
 
@@ -215,7 +235,13 @@ impl Engine {
     }
 
     /// Both of the above: whole frames are processed from `data` where it lies, and a
-    /// frame cut short waits in `inbuf` for the rest.
+    /// frame cut short waits in `inbuf` for the rest. Such a frame is completed with only
+    /// the bytes it lacks, so the rest of the next read is processed in place too: a
+    /// reader's input is cut at arbitrary points, and copying every read whole behind the
+    /// piece before it cost a busy receiver about a quarter of its time.
+    ///
+    /// With a callback, the deliveries found in both pieces are handed over after both
+    /// are processed, in wire order: exactly as if the input had come in one piece.
     fn feed<F>(&mut self, data: &[u8], now: Instant, on_delivery: Option<&mut F>)
     where
         F: FnMut(&mut Engine, DeliveryRef<'_>),
@@ -225,60 +251,58 @@ impl Engine {
             return;
         }
         self.last_rx = now;
-        if self.inbuf.is_empty() {
-            let used = self.process_with(data, on_delivery);
-            if !matches!(self.phase, Phase::Closed) {
-                self.inbuf.extend_from_slice(&data[used..]);
-            }
-        } else {
-            let mut buf = std::mem::take(&mut self.inbuf);
-            buf.extend_from_slice(data);
-            let used = self.process_with(&buf, on_delivery);
-            buf.drain(..used);
-            self.inbuf = buf;
-        }
-        if matches!(self.phase, Phase::Closed) {
-            self.inbuf.clear();
-        }
-    }
-
-    /// [`Engine::process`], borrowing deliveries when there is a callback for them.
-    fn process_with<F>(&mut self, buf: &[u8], on_delivery: Option<&mut F>) -> usize
-    where
-        F: FnMut(&mut Engine, DeliveryRef<'_>),
-    {
-        match on_delivery {
-            Some(f) => self.process_borrowing(buf, f),
-            None => self.process(buf),
-        }
-    }
-
-    /// [`Engine::process`] collecting whole deliveries as positions in `buf`, then hands
-    /// them to `f` in order; returns the bytes used.
-    fn process_borrowing<F>(&mut self, buf: &[u8], f: &mut F) -> usize
-    where
-        F: FnMut(&mut Engine, DeliveryRef<'_>),
-    {
-        self.borrowed.base = buf.as_ptr() as usize;
-        self.borrowed.len = buf.len();
+        self.borrowing = on_delivery.is_some();
         self.borrowed.found.clear();
-        self.borrowing = true;
-        let used = self.process(buf);
-        self.borrowing = false;
-        let mut found = std::mem::take(&mut self.borrowed.found);
-        for d in &found {
-            let r = DeliveryRef {
-                link: d.link,
-                delivery_id: d.delivery_id,
-                tag: &buf[d.tag.0..d.tag.0 + d.tag.1],
-                settled: d.settled,
-                message: &buf[d.message.0..d.message.0 + d.message.1],
-            };
-            f(self, r);
+        let mut head = std::mem::take(&mut self.inbuf);
+        let mut rest = data;
+        let mut head_used = 0;
+        if !head.is_empty() {
+            let take = missing(&head).min(rest.len());
+            head.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            self.borrowed.set(&head, false);
+            head_used = self.process(&head);
+            if head_used < head.len() && !rest.is_empty() && !self.closed() {
+                // Not one frame after all (a protocol header, or bytes that are not a
+                // frame): take the rest behind it and go on there.
+                head.extend_from_slice(rest);
+                rest = &[];
+                self.borrowed.set(&head, false);
+                head_used += self.process(&head[head_used..]);
+            }
         }
-        found.clear();
-        self.borrowed.found = found; // keeps its capacity
-        used
+        let mut rest_used = 0;
+        if head_used == head.len() && !rest.is_empty() && !self.closed() {
+            self.borrowed.set(rest, true);
+            rest_used = self.process(rest);
+        }
+        self.borrowing = false;
+        if let Some(f) = on_delivery {
+            let mut found = std::mem::take(&mut self.borrowed.found);
+            for d in &found {
+                let buf = if d.in_rest { rest } else { &head[..] };
+                let r = DeliveryRef {
+                    link: d.link,
+                    delivery_id: d.delivery_id,
+                    tag: &buf[d.tag.0..d.tag.0 + d.tag.1],
+                    settled: d.settled,
+                    message: &buf[d.message.0..d.message.0 + d.message.1],
+                };
+                f(self, r);
+            }
+            found.clear();
+            self.borrowed.found = found; // keeps its capacity
+        }
+        head.drain(..head_used.min(head.len()));
+        head.extend_from_slice(&rest[rest_used.min(rest.len())..]);
+        if self.closed() {
+            head.clear();
+        }
+        self.inbuf = head;
+    }
+
+    fn closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
     }
 
     /// Consumes whole frames (or a protocol header) from `buf`; returns bytes used.

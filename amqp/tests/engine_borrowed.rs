@@ -183,12 +183,7 @@ fn run(seed: u64, piece: usize) -> Twin {
     let mut k = 0;
     while k < 300 {
         while t.server.sendable(sl) > 0 && k < 300 {
-            let len = match k % 37 {
-                0 => 9_000,
-                1 => 2_100,
-                n => 10 + n * 13,
-            };
-            t.server.send(sl, &body(len, k), k % 3 != 0).expect("send");
+            t.server.send(sl, &sent(k), k % 3 != 0).expect("send");
             k += 1;
         }
         t.pump();
@@ -198,13 +193,29 @@ fn run(seed: u64, piece: usize) -> Twin {
     t
 }
 
+/// The `k`th message [`run`] sends.
+fn sent(k: usize) -> Vec<u8> {
+    let len = match k % 37 {
+        0 => 9_000,
+        1 => 2_100,
+        n => 10 + n * 13,
+    };
+    body(len, k)
+}
+
 fn check(t: &Twin) {
-    let deliveries = t
+    let got: Vec<&[u8]> = t
         .copied
         .iter()
-        .filter(|e| matches!(e, Event::Delivery(_)))
-        .count();
-    assert_eq!(deliveries, 300, "every message arrived");
+        .filter_map(|e| match e {
+            Event::Delivery(d) => Some(&d.message[..]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), 300, "every message arrived");
+    for (k, m) in got.iter().enumerate() {
+        assert!(*m == sent(k), "message {k} arrived changed");
+    }
     assert!(
         t.copied == t.borrowed,
         "events differ between the two paths"

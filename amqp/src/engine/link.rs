@@ -609,6 +609,7 @@ impl Engine {
                     settled: settled.unwrap_or(false),
                     tag,
                     message,
+                    in_rest: self.borrowed.in_rest,
                 });
                 return Ok(());
             }
