@@ -309,18 +309,23 @@ impl LinkState {
     }
 }
 
+/// A subscriber's engine configuration. The session window (in frames) must not be the
+/// tighter bound on what is in flight: the engine's default of 2,048 frames, re-opened at
+/// half, let about 1,000 messages through at a time, and a broker replaying at 6 M
+/// messages/s waited for a window about 3,000 times a second.
+pub(crate) fn engine_config(spec: &SubscriberSpec) -> Config {
+    let mut cfg = Config::client(format!("tickwire-bench-{}", spec.index));
+    cfg.incoming_window = cfg.incoming_window.max(spec.credit);
+    cfg
+}
+
 fn run(spec: &SubscriberSpec, control: &Control, tally: &mut Tally) -> Result<(), String> {
     let mut sock =
         TcpStream::connect(spec.broker).map_err(|e| format!("connect to {}: {e}", spec.broker))?;
     let _ = sock.set_nodelay(true);
     sock.set_read_timeout(Some(READ_TIMEOUT))
         .map_err(|e| format!("socket: {e}"))?;
-    let mut cfg = Config::client(format!("tickwire-bench-{}", spec.index));
-    // The session window (in frames) must not be the tighter bound: the engine's default
-    // of 2,048 frames, re-opened at half, left at most about 1,000 messages in flight and
-    // the broker waiting for a window about 3,000 times a second at 6 M messages/s.
-    cfg.incoming_window = cfg.incoming_window.max(spec.credit);
-    let mut e = Engine::new(cfg, Instant::now());
+    let mut e = Engine::new(engine_config(spec), Instant::now());
     let mut buf = vec![0u8; spec.read_buffer.max(4096)];
     let mut st = LinkState::default();
     let result = loop {

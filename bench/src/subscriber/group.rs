@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use tickwire_amqp::engine::{Config, Engine};
+use tickwire_amqp::engine::Engine;
 
 use super::{
     flush, take_read, Control, LinkState, SubscriberResult, SubscriberSpec, Tally, READ_TIMEOUT,
@@ -40,10 +40,7 @@ impl Member {
         let _ = std.set_nodelay(true);
         std.set_nonblocking(true)
             .map_err(|e| format!("socket: {e}"))?;
-        let engine = Engine::new(
-            Config::client(format!("tickwire-bench-{}", spec.index)),
-            Instant::now(),
-        );
+        let engine = Engine::new(super::engine_config(spec), Instant::now());
         let tally = Tally::new(spec);
         Ok(Self {
             sock: TcpStream::from_std(std),
