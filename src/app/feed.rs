@@ -255,7 +255,12 @@ impl FeedAgent {
 const TIMER_PERIOD: Duration = Duration::from_micros(50);
 
 impl Agent for FeedAgent {
-    fn do_work(&mut self, now_ns: u64) -> usize {
+    fn do_work(&mut self, _runner_ns: u64) -> usize {
+        // The handler works in the clock of the kernel's receive stamps (CLOCK_REALTIME):
+        // its timers, the replies of the retransmission service and any datagram without
+        // a stamp must use that clock too, not the runner's monotonic one. (Recovered
+        // ticks used to carry monotonic times: 1970 in the journal and in every format.)
+        let now_ns = tickwire_hw::clock::now_ns();
         let mut work = self.receive(now_ns);
         work += self.sequence_publishes();
         let now = Instant::now();
