@@ -4,8 +4,8 @@
 //!
 //! Disk reads, checksums, filtering and pacing of history never run on the data plane.
 //! The fan-out thread encodes each tick straight into the link's transmit queue
-//! (`Engine::send_with`), which costs it about what copying a ready body there cost, and
-//! spares this thread writing every body into memory the other core then reads
+//! (`Engine::send_with`). That costs it a little more than copying a ready body there
+//! did, and spares this thread writing every body into memory the other core then reads
 //! (`docs/replay.md`). Each link has a bounded pipe of [`CHUNKS_PER_LINK`] chunks to the
 //! fan-out and a pipe back for empty ones, so chunks are reused (no allocation once a
 //! replay runs) and a link without credit simply stops its reader. A channel operation
