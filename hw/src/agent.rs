@@ -129,6 +129,18 @@ fn park(wake: &mut [libc::pollfd], ns: u64) {
     }
 }
 
+/// Waits up to `d` for `fd` to become readable, as a parked runner waits on its agents'
+/// descriptors. For a thread outside a runner (the simulator waiting for its next
+/// message or a retransmission request).
+pub fn wait_readable(fd: std::os::fd::RawFd, d: Duration) {
+    let mut wake = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    park(&mut wake, u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+}
+
 /// Asks for 1 ns timer slack on the calling thread, so short parks are not stretched to
 /// the default 50 µs. Best effort: a refusal only makes parks coarser.
 fn tighten_timer_slack() {

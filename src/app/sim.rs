@@ -132,7 +132,8 @@ impl SimThread {
                 let due_us = (sent + 1).saturating_mul(1_000_000) / rate.max(1);
                 let now_us = start.elapsed().as_micros() as u64;
                 let wait = due_us.saturating_sub(now_us).clamp(10, MAX_IDLE_US);
-                wait_readable(&self.retrans, Duration::from_micros(wait));
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&self.retrans);
+                tickwire_hw::agent::wait_readable(fd, Duration::from_micros(wait));
             }
         }
     }
@@ -163,24 +164,5 @@ impl SimThread {
         self.counters
             .blocks
             .fetch_add(slots.len() as u64, Ordering::Relaxed);
-    }
-}
-
-/// Waits up to `d` for `sock` to become readable (a retransmission request).
-fn wait_readable(sock: &UdpSocket, d: Duration) {
-    use std::os::fd::AsRawFd;
-    let mut fd = libc::pollfd {
-        fd: sock.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ts = libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: one valid pollfd, exclusively borrowed, and a valid timespec; a null signal
-    // mask keeps the thread's own. Timeout, readiness and EINTR all just end the wait.
-    unsafe {
-        libc::ppoll(&mut fd, 1, &ts, std::ptr::null());
     }
 }
