@@ -45,8 +45,21 @@ fn allocs() -> u64 {
 
 #[test]
 fn recv_and_send_batches_do_not_allocate_after_warm_up() {
+    round_trips_do_not_allocate(false, 20);
+}
+
+#[test]
+fn segmented_sends_do_not_allocate_after_warm_up() {
+    round_trips_do_not_allocate(true, 22);
+}
+
+fn round_trips_do_not_allocate(segment_offload: bool, id: u8) {
     loopback();
-    let (a, b, port) = (unique_group(20), unique_group(21), unique_port(20));
+    let (a, b, port) = (
+        unique_group(id),
+        unique_group(id + 1),
+        unique_port(u16::from(id)),
+    );
     let mut rx = receiver(vec![
         Membership {
             group: a,
@@ -59,7 +72,14 @@ fn recv_and_send_batches_do_not_allocate_after_warm_up() {
             interface: LO,
         },
     ]);
-    let mut tx = MulticastSender::new(&SenderConfig::new(LO)).expect("sender");
+    let mut cfg = SenderConfig::new(LO);
+    cfg.segment_offload = segment_offload;
+    let mut tx = MulticastSender::new(&cfg).expect("sender");
+    assert_eq!(
+        tx.segment_offload(),
+        segment_offload,
+        "UDP GSO on this kernel"
+    );
     let mut bufs = [[0u8; 1500]; 16];
     let mut lens = [0usize; 16];
     for (i, buf) in bufs.iter_mut().enumerate() {

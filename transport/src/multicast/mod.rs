@@ -80,7 +80,24 @@ pub struct SenderConfig {
     pub send_buffer: Option<usize>,
     /// Non-blocking socket: `send_batch` returns early instead of waiting for buffer space.
     pub nonblocking: bool,
+    /// UDP segmentation offload (GSO): datagrams of one batch going to the same
+    /// destination leave in one send of up to [`GSO_MAX_SEGMENTS`] segments, which the
+    /// kernel cuts into datagrams after a single pass down the stack. Every segment but the
+    /// last is as long as the longest of its send, so shorter payloads are **padded with
+    /// zero bytes**: use it only where receivers ignore zero padding after a datagram's
+    /// content (tickwire's feed blocks do). Datagrams to one destination keep their order;
+    /// datagrams to different destinations may leave in another order than given. Needs a
+    /// blocking socket. Default off; where the kernel lacks `UDP_SEGMENT` the sender says
+    /// so ([`super::MulticastSender::segment_offload`]) and sends datagram by datagram.
+    pub segment_offload: bool,
 }
+
+/// Most datagrams per segmented send (the kernel's `UDP_MAX_SEGMENTS` is at least 64).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+
+/// Longest payload that is segmented with others: a 1,500-byte MTU less the IPv4 and UDP
+/// headers. Longer datagrams go alone (a segment must fit the route's MTU).
+pub const GSO_MAX_SEGMENT_LEN: usize = 1472;
 
 impl SenderConfig {
     /// A config with the defaults above sending out of `interface`.
@@ -92,6 +109,7 @@ impl SenderConfig {
             batch: 64,
             send_buffer: Some(4 << 20),
             nonblocking: false,
+            segment_offload: false,
         }
     }
 }
