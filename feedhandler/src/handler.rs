@@ -117,6 +117,7 @@ impl FeedHandler {
             Ok(h) => h,
             Err(e) => return lc.malformed.bump(e),
         };
+        let bytes = &bytes[..h.block_len()]; // without any zero padding
         let meta = block_meta(&h, bytes);
         let stamp = h.timestamp_ns();
         self.arbiters[li].handle_stamped_packet(side, meta, stamp, bytes, ts_recv_ns);

@@ -183,6 +183,7 @@ pub fn decode_reply(b: &[u8]) -> Result<Reply<'_>, RetransError> {
         (b"RB", VERSION) => {
             let block = &b[BLOCK_PREFIX_LEN..];
             let header = BlockHeader::parse(block).map_err(RetransError::BadBlock)?;
+            let block = &block[..header.block_len()];
             if !header.retransmitted {
                 return Err(RetransError::NotRetransmitted);
             }
@@ -329,6 +330,7 @@ impl Server {
         let Ok(h) = BlockHeader::parse(block) else {
             return;
         };
+        let block = &block[..h.block_len()];
         if line == 0 || line > self.cfg.lines || block.len() > wire::MAX_BLOCK {
             return;
         }

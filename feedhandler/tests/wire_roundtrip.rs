@@ -272,8 +272,17 @@ fn header_errors_reject_the_block() {
     assert_eq!(err(&b[..20]), Some(WireError::Truncated));
     assert_eq!(err(&b[..b.len() - 1]), Some(WireError::Truncated));
     let mut long = b.clone();
-    long.push(0);
+    long.push(7);
     assert_eq!(err(&long), Some(WireError::BadLength));
+    // Zero padding after the block is not an error: the block is the first
+    // `block_size` bytes, and its messages decode as without the padding.
+    let mut padded = b.clone();
+    padded.resize(b.len() + 300, 0);
+    let (h, msgs) = decode_block(&padded).expect("zero-padded block");
+    assert_eq!(h.block_len(), b.len());
+    assert_eq!(msgs.collect::<Vec<_>>(), first_two(&b));
+    *padded.last_mut().unwrap() = 1;
+    assert_eq!(err(&padded), Some(WireError::BadLength));
     let mut flip = b.clone();
     flip[30] ^= 0x40;
     assert_eq!(err(&flip), Some(WireError::BadChecksum));

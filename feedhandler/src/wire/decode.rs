@@ -88,7 +88,7 @@ impl<'a> Reader<'a> {
 /// over its messages. See [`BlockHeader::parse`] for the checks.
 pub fn decode_block(block: &[u8]) -> Result<(BlockHeader, Messages<'_>), WireError> {
     let h = BlockHeader::parse(block)?;
-    let body = Reader::new(&block[HEADER_LEN..]);
+    let body = Reader::new(&block[HEADER_LEN..h.block_len()]);
     Ok((
         h,
         Messages {

@@ -33,6 +33,13 @@ pub struct BlockHeader {
 }
 
 impl BlockHeader {
+    /// The block's length in bytes, header included: the prefix of a (possibly
+    /// zero-padded) datagram that is the block.
+    #[inline]
+    pub fn block_len(&self) -> usize {
+        self.block_size as usize
+    }
+
     /// The block timestamp in nanoseconds since the Unix epoch.
     #[inline]
     pub fn timestamp_ns(&self) -> u64 {
@@ -55,6 +62,12 @@ impl BlockHeader {
 
     /// Reads and validates the header of `block` (the whole datagram): version, size
     /// against `block.len()`, checksum, data-feed and retransmission indicators.
+    ///
+    /// A datagram may be longer than its block only by zero bytes (padding, as senders
+    /// using UDP segmentation offload add): the block is then the first
+    /// [`BlockHeader::block_size`] bytes, and callers use that slice
+    /// ([`BlockHeader::block_len`]). Any non-zero byte after the block is
+    /// [`WireError::BadLength`].
     pub fn parse(block: &[u8]) -> Result<Self, WireError> {
         let (raw, _) = RawBlockHeader::ref_from_prefix(block).map_err(|_| WireError::Truncated)?;
         if raw.version != VERSION {
@@ -68,7 +81,8 @@ impl BlockHeader {
                 WireError::BadLength
             });
         }
-        if size != block.len() {
+        let (block, pad) = block.split_at(size);
+        if !pad.iter().all(|&b| b == 0) {
             return Err(WireError::BadLength);
         }
         if checksum(block) != raw.checksum.get() {
