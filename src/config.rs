@@ -171,6 +171,10 @@ pub struct SimSection {
     /// Most messages per block (1..=255): each block carries a uniform 1..=N of them and
     /// stops at 1,400 bytes, so 255 gives full blocks, as a loaded exchange sends.
     pub block_messages: u8,
+    /// Send with UDP segmentation offload: each batch's blocks for one line and side
+    /// leave in one send, zero-padded to the longest (the feed handler ignores zero
+    /// padding; `docs/feed-format.md`). Cuts the simulator's kernel time per block.
+    pub segment_offload: bool,
 }
 
 impl Default for SimSection {
@@ -181,6 +185,7 @@ impl Default for SimSection {
             series_per_underlying: 40,
             rate: 200_000,
             block_messages: 24,
+            segment_offload: true,
         }
     }
 }

@@ -228,6 +228,30 @@ fn reordering_duplication_and_corruption() {
 }
 
 #[test]
+fn segmented_sends_with_faults() {
+    // The same faults, sent with UDP segmentation offload: blocks arrive zero-padded to
+    // the longest of their send, and the handler must read each as the block it is.
+    let f = [
+        "--segment-offload",
+        "--reorder",
+        "50000",
+        "--dup",
+        "50000",
+        "--corrupt",
+        "20000",
+        "--loss-a",
+        "10000",
+        "--loss-b",
+        "10000",
+    ];
+    let o = run(37, &f);
+    assert_same(&o, "segmented, reorder/dup/corrupt/loss", 37);
+    assert!(o.sent.padding > 0, "nothing was padded: {}", o.sent);
+    let t = o.counters.total();
+    assert!(t.malformed.total() > 20 && t.duplicates > 1_000, "{t:?}");
+}
+
+#[test]
 fn a_line_down_while_the_other_loses() {
     let o = run(35, &["--down-a", "100:300", "--loss-b", "30000"]);
     assert_same(&o, "A down, B lossy", 35);

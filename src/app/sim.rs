@@ -18,7 +18,7 @@ use super::feed::LinePlan;
 use crate::config::{FeedConfig, SimSection};
 
 /// Blocks generated per send batch (each goes out twice, on A and B).
-const BLOCKS_PER_BATCH: usize = 32;
+const BLOCKS_PER_BATCH: usize = 256;
 
 /// The longest the thread sleeps between looks at its stop flag.
 const MAX_IDLE_US: u64 = 50_000;
@@ -50,6 +50,7 @@ pub fn spawn(
     };
     let mut scfg = SenderConfig::new(feed.interface);
     scfg.batch = BLOCKS_PER_BATCH * 2;
+    scfg.segment_offload = sim.segment_offload;
     let sender = MulticastSender::new(&scfg)
         .map_err(|e| std::io::Error::other(format!("simulator cannot send: {e}")))?;
     let retrans = UdpSocket::bind(feed.retrans).map_err(|e| {

@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// what is measured. The window is then the whole capture, first to last datagram.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,
+    /// The sender uses UDP segmentation offload (`feed sim`/`feed replay`
+    /// `--segment-offload`): fewer, larger sends, zero-padded blocks.
+    #[arg(long)]
+    pub segment_offload: bool,
     /// Poll the sockets without ever sleeping in epoll (the receiving thread spins, as
     /// the appliance's feed thread does with `feed.busy_poll`).
     #[arg(long)]
@@ -98,6 +102,7 @@ fn spawn_sender(a: &BenchArgs, seconds: f64) -> Result<Child, String> {
     Command::new(exe)
         .args(["feed", verb])
         .args(a.lines.to_args())
+        .args(a.segment_offload.then_some("--segment-offload"))
         .args(args.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -137,17 +142,21 @@ fn measure(a: &BenchArgs, rx: &mut Receiver) -> Result<IngestReport, String> {
     let mut ticks = 0u64;
     let mut sink = |_t| ticks += 1;
     let t0 = Instant::now();
-    // The sender needs a moment to start: wait for the first datagram (bounded).
+    // The sender needs a moment to start: wait for the first datagram (bounded). A poll
+    // handles everything waiting, so a capture's clock starts before the first one does:
+    // when a datagram is known to be waiting.
+    let mut start = Instant::now();
     while rx.packets == 0 {
         if t0.elapsed() > Duration::from_secs(10) {
             return Err("no datagram arrived in 10 s: is multicast on for the interface?".into());
         }
-        rx.poll(Duration::from_millis(10), &mut sink);
+        rx.wait_readable(Duration::from_millis(10));
+        start = Instant::now();
+        rx.poll(Duration::ZERO, &mut sink);
     }
     let (before, packets0, seconds) = if a.pcap.is_some() {
         // The whole capture: from the first datagram to the last (300 ms of quiet ends it).
-        let start = Instant::now();
-        let mut last = start;
+        let mut last = Instant::now();
         while last.elapsed() < Duration::from_millis(300) {
             if rx.poll(wait, &mut sink) > 0 {
                 last = Instant::now();

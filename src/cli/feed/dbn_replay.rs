@@ -332,7 +332,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, String> {
     if places.is_empty() {
         return Err("no option series found (no definitions, no OSI symbol mappings)".into());
     }
-    let mut out = Outbox::new(args.lines.interface)?;
+    let mut out = Outbox::new(args.lines.interface, args.segment_offload)?;
     let mut lines = Lines {
         args,
         seq: vec![0; args.lines.lines as usize + 1],

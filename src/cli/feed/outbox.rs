@@ -7,7 +7,7 @@ use tickwire_feedhandler::wire::MAX_BLOCK;
 use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 
 /// Datagrams gathered before a send (one `sendmmsg` call each, usually).
-pub const BATCH: usize = 64;
+pub const BATCH: usize = 512;
 
 /// The pending batch and the socket it goes out on.
 pub struct Outbox {
@@ -19,15 +19,19 @@ pub struct Outbox {
     pub packets: u64,
     /// Payload bytes sent.
     pub bytes: u64,
+    /// Zero bytes of padding sent with the payloads (segment offload only).
+    pub padding: u64,
     /// Send calls that failed (the datagrams are dropped, as a lossy network would).
     pub errors: u64,
 }
 
 impl Outbox {
-    /// A sender out of `interface` (multicast loop on, TTL 1).
-    pub fn new(interface: std::net::Ipv4Addr) -> Result<Self, String> {
+    /// A sender out of `interface` (multicast loop on, TTL 1), with UDP segmentation
+    /// offload if asked for and the kernel has it.
+    pub fn new(interface: std::net::Ipv4Addr, segment_offload: bool) -> Result<Self, String> {
         let mut cfg = SenderConfig::new(interface);
         cfg.batch = BATCH;
+        cfg.segment_offload = segment_offload;
         let sender = MulticastSender::new(&cfg)
             .map_err(|e| format!("cannot send multicast from {interface}: {e}"))?;
         Ok(Self {
@@ -37,6 +41,7 @@ impl Outbox {
             n: 0,
             packets: 0,
             bytes: 0,
+            padding: 0,
             errors: 0,
         })
     }
@@ -88,6 +93,7 @@ impl Outbox {
             }
         }
         self.packets += off as u64;
+        self.padding = self.sender.padding_sent();
         self.n = 0;
     }
 }

@@ -70,6 +70,11 @@ impl Receiver {
         self.t0.elapsed().as_nanos() as u64
     }
 
+    /// Waits up to `timeout` for a datagram on any line; true if one is waiting.
+    pub fn wait_readable(&mut self, timeout: Duration) -> bool {
+        self.rx.wait_readable(timeout).unwrap_or(false)
+    }
+
     /// One round: waits up to `wait` for datagrams (not at all for a zero `wait`), handles
     /// every waiting one, exchanges with the retransmission service and runs due timers.
     /// Returns datagrams handled.

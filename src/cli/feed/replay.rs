@@ -131,6 +131,11 @@ pub struct ReplayArgs {
     /// recorded, Nx (N times faster) or max.
     #[arg(long, default_value = "recorded")]
     pub pace: Pace,
+    /// Send with UDP segmentation offload: the datagrams of a batch for one group leave
+    /// in one send, zero-padded to the longest (tickwire's feed handler ignores zero
+    /// padding; other receivers may not).
+    #[arg(long)]
+    pub segment_offload: bool,
 }
 
 impl ReplayArgs {
@@ -194,7 +199,7 @@ pub fn replay_pcap(args: &ReplayArgs, path: &PathBuf) -> Result<ReplaySummary, S
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let file = File::open(path).map_err(|e| err(&e))?;
     let mut rd = PcapReader::new(BufReader::new(file)).map_err(|e| err(&e))?;
-    let mut out = Outbox::new(args.lines.interface)?;
+    let mut out = Outbox::new(args.lines.interface, args.segment_offload)?;
     let mut pacer = Pacer::new(args.pace);
     let (mut first, mut last) = (None, 0u64);
     while let Some(p) = rd.next_packet().map_err(|e| err(&e))? {

@@ -35,6 +35,11 @@ pub struct SimArgs {
     /// The line plan (groups, ports, lines, retransmission address).
     #[command(flatten)]
     pub lines: LineArgs,
+    /// Send with UDP segmentation offload: the datagrams of a batch for one group leave
+    /// in one send, zero-padded to the longest (tickwire's feed handler ignores zero
+    /// padding; other receivers may not).
+    #[arg(long)]
+    pub segment_offload: bool,
     /// Seed of the universe, the market and the faults.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -156,6 +161,8 @@ pub struct SimSummary {
     pub blocks: u64,
     /// Datagrams sent or written (after faults).
     pub packets: u64,
+    /// Zero bytes of padding sent (`--segment-offload`).
+    pub padding: u64,
     /// Faults applied: lost, down, duplicated, reordered, corrupted.
     pub faults: [u64; 5],
     /// Retransmission requests received and blocks resent.
@@ -171,14 +178,19 @@ impl std::fmt::Display for SimSummary {
             f,
             "feed sim: {} messages in {} blocks, {} packets, {:.3} s ({:.0} msg/s); faults: \
              lost {lost}, down {down}, duplicated {dup}, reordered {reord}, corrupted {corr}; \
-             retransmission: {} requests, {} blocks resent",
+             retransmission: {} requests, {} blocks resent{}",
             self.messages,
             self.blocks,
             self.packets,
             self.secs,
             per_sec(self.messages, self.secs),
             self.retrans.0,
-            self.retrans.1
+            self.retrans.1,
+            if self.padding > 0 {
+                format!("; {} bytes of zero padding", self.padding)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -279,6 +291,7 @@ pub fn write_pcap(args: &SimArgs, path: &PathBuf, count: u64) -> Result<SimSumma
         messages: sim.messages(),
         blocks,
         packets,
+        padding: 0,
         faults: fault_counts(&faults),
         retrans: (0, 0),
         secs: t0.elapsed().as_secs_f64(),
@@ -325,7 +338,7 @@ impl Service {
 pub fn send(args: &SimArgs, stop: &AtomicBool) -> Result<SimSummary, String> {
     let cfg = args.sim_config();
     let plan = args.lines.plan();
-    let mut out = Outbox::new(args.lines.interface)?;
+    let mut out = Outbox::new(args.lines.interface, args.segment_offload)?;
     let mut svc = Service::bind(args)?;
     let mut sim = Sim::new(&cfg);
     let mut faults = Faults::new(cfg.seed, cfg.lines, cfg.a.clone(), cfg.b.clone());
@@ -377,6 +390,7 @@ pub fn send(args: &SimArgs, stop: &AtomicBool) -> Result<SimSummary, String> {
         messages: sim.messages(),
         blocks,
         packets: out.packets,
+        padding: out.padding,
         faults: fault_counts(&faults),
         retrans: (sc.requests, sc.blocks_sent),
         secs,
