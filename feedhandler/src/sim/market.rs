@@ -5,6 +5,12 @@
 //! $0.05 above), so every price the model emits is exactly representable on the wire. No
 //! allocation per message: the model keeps one `f64` spot per underlying and one volume per
 //! series, sized at construction.
+//!
+//! The model runs for every simulated message, millions a second at the top rates, on the
+//! same two cores as the appliance it feeds, so its arithmetic is kept cheap: the time
+//! factor √(days/365) comes from a table, the bell curve is a rational stand-in for
+//! `exp(-x)`, and rounding to the tick is integer work on cents (no `floor`/`ceil`/`round`
+//! calls, which the baseline x86-64 target makes library calls).
 
 use crate::wire::UnderlyingValue;
 use crate::wire::{bbo_indicator, Best, LastSale, Message, OpenInterest, Quote, Summary};
@@ -15,6 +21,10 @@ use super::Rng;
 /// Participant (exchange) letters quotes and trades come from.
 const PARTICIPANTS: &[u8] = b"ABCDEHIJMNQTWXZ";
 
+/// Days to expiry covered by the time-factor table; longer expiries share its last entry
+/// (beyond about 2.7 years the curve is flat enough for a simulation).
+const TIME_DAYS: usize = 1024;
+
 /// The evolving market state.
 #[derive(Clone, Debug)]
 pub struct Market {
@@ -22,6 +32,9 @@ pub struct Market {
     spots: Vec<f64>,
     /// Today's volume per series.
     volume: Vec<u32>,
+    /// `0.3 × √(days / 365)` by days to expiry: the one-standard-deviation move to
+    /// expiry as a fraction of spot (30% a year).
+    vol_by_days: Box<[f64; TIME_DAYS]>,
     txn: u32,
 }
 
@@ -35,6 +48,7 @@ impl Market {
                 .map(|u| u.spot as f64 / 10_000.0)
                 .collect(),
             volume: vec![0; uni.series.len()],
+            vol_by_days: Box::new(std::array::from_fn(|d| 0.3 * (d as f64 / 365.0).sqrt())),
             txn: 0,
         }
     }
@@ -52,25 +66,29 @@ impl Market {
         *s = (*s * (1.0 + z * 2e-4 * heat)).clamp(0.5, 50_000.0);
     }
 
-    /// Model value of series `s` in dollars.
+    /// Model value of series `s` in dollars: intrinsic value plus a time value that is
+    /// largest at the money and falls off like a bell curve in standard deviations.
     fn fair(&self, uni: &Universe, s: u32) -> f64 {
         let ser = &uni.series[s as usize];
         let spot = self.spots[ser.underlying as usize];
         let strike = ser.strike as f64 / 10_000.0;
         let call = ser.osi.put_call() == tickwire_record::PutCall::Call;
         let intrinsic = if call { spot - strike } else { strike - spot }.max(0.0);
-        let sd = (spot * 0.3 * (ser.days as f64 / 365.0).sqrt()).max(1e-6);
+        let vol = self.vol_by_days[(ser.days as usize).min(TIME_DAYS - 1)];
+        let sd = (spot * vol).max(1e-6);
         let m = (spot - strike) / sd;
-        (intrinsic + sd * 0.4 * (-m * m / 2.0).exp()).max(0.0)
+        (intrinsic + sd * 0.4 * bell(m * m / 2.0)).max(0.0)
     }
 
     /// A quote for series `s` (global index) carrying line index `line_index`.
     pub fn quote(&mut self, uni: &Universe, rng: &mut Rng, s: u32) -> Message<'static> {
         let fair = self.fair(uni, s);
-        let tick = if fair < 3.0 { 0.01 } else { 0.05 };
-        let half = (fair * 0.01).max(0.005) + tick * rng.below(3) as f64;
-        let bid = to_units(((fair - half) / tick).floor() * tick);
-        let ask = to_units(((fair + half) / tick).ceil() * tick).max(bid + 100);
+        // In cents: the tick is 1 under $3, 5 above; the half spread is 1% of the price
+        // (at least half a cent) plus 0 to 2 ticks.
+        let (fair_c, tick) = (fair * 100.0, Tick::of(fair));
+        let half_c = (fair_c * 0.01).max(0.5) + (tick.cents as u64 * rng.below(3)) as f64;
+        let bid = tick.down(fair_c - half_c) * 100;
+        let ask = (tick.up(fair_c + half_c) * 100).max(bid + 100);
         let bid_size = if bid > 0 {
             1 + rng.below(500) as u32
         } else {
@@ -110,8 +128,8 @@ impl Market {
     /// A last sale inside the current quote of series `s`.
     pub fn trade(&mut self, uni: &Universe, rng: &mut Rng, s: u32) -> Message<'static> {
         let fair = self.fair(uni, s);
-        let tick = if fair < 3.0 { 0.01 } else { 0.05 };
-        let price = to_units((fair / tick).round().max(1.0) * tick);
+        let tick = Tick::of(fair);
+        let price = tick.nearest(fair * 100.0).max(tick.cents) * 100;
         let size = 1 + rng.below(50) as u32;
         let v = &mut self.volume[s as usize];
         *v = v.saturating_add(size);
@@ -165,5 +183,70 @@ fn pick(rng: &mut Rng) -> u8 {
 
 /// Dollars to $0.0001 units, rounded to the cent, never negative.
 fn to_units(dollars: f64) -> i32 {
-    ((dollars * 100.0).round().clamp(0.0, 2e7) as i32) * 100
+    Tick::CENT.nearest(dollars * 100.0) * 100
+}
+
+/// The most cents (at most 2×10⁷, so $0.0001 units fit an `i32`) a price may take.
+const MAX_CENTS: f64 = 2e7;
+
+/// A price increment in cents, with its reciprocal so that rounding multiplies instead
+/// of dividing. Results are clamped to `0..=MAX_CENTS`.
+#[derive(Clone, Copy)]
+struct Tick {
+    cents: i32,
+    per_cent: f64,
+}
+
+impl Tick {
+    const CENT: Tick = Tick {
+        cents: 1,
+        per_cent: 1.0,
+    };
+    const NICKEL: Tick = Tick {
+        cents: 5,
+        per_cent: 0.2,
+    };
+
+    /// The option tick for a price in dollars: a cent under $3, five above.
+    #[inline]
+    fn of(dollars: f64) -> Tick {
+        if dollars < 3.0 {
+            Self::CENT
+        } else {
+            Self::NICKEL
+        }
+    }
+
+    /// `cents` rounded down to a multiple of the tick. (Truncation is flooring for the
+    /// non-negative values kept; negatives clamp to 0.)
+    #[inline]
+    fn down(self, cents: f64) -> i32 {
+        (cents.clamp(0.0, MAX_CENTS) * self.per_cent) as i32 * self.cents
+    }
+
+    /// `cents` rounded up to a multiple of the tick.
+    #[inline]
+    fn up(self, cents: f64) -> i32 {
+        let x = cents.clamp(0.0, MAX_CENTS) * self.per_cent;
+        let t = x as i32;
+        (t + i32::from((t as f64) < x)) * self.cents
+    }
+
+    /// `cents` rounded to the nearest multiple of the tick (halves up).
+    #[inline]
+    fn nearest(self, cents: f64) -> i32 {
+        (cents.clamp(0.0, MAX_CENTS) * self.per_cent + 0.5) as i32 * self.cents
+    }
+}
+
+/// A smooth stand-in for `exp(-x)`, `x ≥ 0`: `(1 + x/16)^-16`. Equal at 0, within 0.01
+/// of it everywhere, falling off a little slower in the far tail; one division and four
+/// multiplications instead of a library call.
+#[inline]
+fn bell(x: f64) -> f64 {
+    let mut y = 1.0 / (1.0 + x * (1.0 / 16.0));
+    y *= y; // ^2
+    y *= y; // ^4
+    y *= y; // ^8
+    y * y // ^16
 }
