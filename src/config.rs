@@ -173,7 +173,9 @@ pub struct SimSection {
     pub block_messages: u8,
     /// Send with UDP segmentation offload: each batch's blocks for one line and side
     /// leave in one send, zero-padded to the longest (the feed handler ignores zero
-    /// padding; `docs/feed-format.md`). Cuts the simulator's kernel time per block.
+    /// padding; `docs/feed-format.md`). Off by default: paced, a batch holds too few
+    /// blocks per line for it to pay, and flat out the faster simulator only overruns the
+    /// feed thread (`bench/RESULTS.md`, eighth session).
     pub segment_offload: bool,
 }
 
@@ -185,7 +187,7 @@ impl Default for SimSection {
             series_per_underlying: 40,
             rate: 200_000,
             block_messages: 24,
-            segment_offload: true,
+            segment_offload: false,
         }
     }
 }

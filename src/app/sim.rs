@@ -17,8 +17,11 @@ use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 use super::feed::LinePlan;
 use crate::config::{FeedConfig, SimSection};
 
-/// Blocks generated per send batch (each goes out twice, on A and B).
+/// Blocks generated per send batch at most (each goes out twice, on A and B).
 const BLOCKS_PER_BATCH: usize = 256;
+
+/// Blocks per batch without segment offload, where a larger batch saves nothing.
+const BLOCKS_PER_PLAIN_BATCH: usize = 32;
 
 /// The longest the thread sleeps between looks at its stop flag.
 const MAX_IDLE_US: u64 = 50_000;
@@ -51,6 +54,11 @@ pub fn spawn(
     let mut scfg = SenderConfig::new(feed.interface);
     scfg.batch = BLOCKS_PER_BATCH * 2;
     scfg.segment_offload = sim.segment_offload;
+    let batch = if sim.segment_offload {
+        BLOCKS_PER_BATCH
+    } else {
+        BLOCKS_PER_PLAIN_BATCH
+    };
     let sender = MulticastSender::new(&scfg)
         .map_err(|e| std::io::Error::other(format!("simulator cannot send: {e}")))?;
     let retrans = UdpSocket::bind(feed.retrans).map_err(|e| {
@@ -74,6 +82,7 @@ pub fn spawn(
                 retrans,
                 plan,
                 counters: c,
+                batch,
             };
             s.run(rate, &stop);
         })?;
@@ -87,6 +96,8 @@ struct SimThread {
     retrans: UdpSocket,
     plan: LinePlan,
     counters: Arc<SimCounters>,
+    /// Blocks per send batch (at most `BLOCKS_PER_BATCH`).
+    batch: usize,
 }
 
 impl SimThread {
@@ -104,7 +115,7 @@ impl SimThread {
                 (start.elapsed().as_nanos() as u64 / 1000).saturating_mul(rate) / 1_000_000
             };
             let mut n = 0;
-            while n < BLOCKS_PER_BATCH && sent < allowed {
+            while n < self.batch && sent < allowed {
                 let b = self.sim.next_block();
                 slots[n][..b.bytes.len()].copy_from_slice(b.bytes);
                 meta[n] = (b.line, b.bytes.len());
