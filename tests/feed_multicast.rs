@@ -205,19 +205,21 @@ fn loss_on_both_lines_at_different_places() {
     );
 }
 
+/// Reordering, duplication and corruption on both sides, and loss on A.
+const MIXED_FAULTS: [&str; 8] = [
+    "--reorder",
+    "50000",
+    "--dup",
+    "50000",
+    "--corrupt",
+    "20000",
+    "--loss-a",
+    "10000",
+];
+
 #[test]
 fn reordering_duplication_and_corruption() {
-    let f = [
-        "--reorder",
-        "50000",
-        "--dup",
-        "50000",
-        "--corrupt",
-        "20000",
-        "--loss-a",
-        "10000",
-    ];
-    let o = run(34, &f);
+    let o = run(34, &MIXED_FAULTS);
     assert_same(&o, "reorder/dup/corrupt", 34);
     let t = o.counters.total();
     assert!(
@@ -229,21 +231,11 @@ fn reordering_duplication_and_corruption() {
 
 #[test]
 fn segmented_sends_with_faults() {
-    // The same faults, sent with UDP segmentation offload: blocks arrive zero-padded to
-    // the longest of their send, and the handler must read each as the block it is.
-    let f = [
-        "--segment-offload",
-        "--reorder",
-        "50000",
-        "--dup",
-        "50000",
-        "--corrupt",
-        "20000",
-        "--loss-a",
-        "10000",
-        "--loss-b",
-        "10000",
-    ];
+    // The same faults and loss on B too, sent with UDP segmentation offload: blocks
+    // arrive zero-padded to the longest of their send, and the handler must read each as
+    // the block it is.
+    let mut f = vec!["--segment-offload", "--loss-b", "10000"];
+    f.extend(MIXED_FAULTS);
     let o = run(37, &f);
     assert_same(&o, "segmented, reorder/dup/corrupt/loss", 37);
     assert!(o.sent.padding > 0, "nothing was padded: {}", o.sent);

@@ -111,13 +111,7 @@ fn one_datagram_and_long_datagrams_go_alone() {
     // alone unpadded, and the two short ones after it form one send.
     let sizes = [100usize, 4000, 50, 80];
     let bufs: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![0xa5; n]).collect();
-    let pkts: Vec<OutPacket<'_>> = bufs
-        .iter()
-        .map(|b| OutPacket {
-            dest: dest(g, port),
-            payload: b,
-        })
-        .collect();
+    let pkts = to_one(dest(g, port), bufs.iter().map(Vec::as_slice));
     assert_eq!(tx.send_batch(&pkts).expect("send"), 4);
     let mut lens = Vec::new();
     drain(&mut rx, 4, Duration::from_secs(10), |p| {
@@ -130,13 +124,7 @@ fn one_datagram_and_long_datagrams_go_alone() {
     // GSO_MAX_SEGMENTS, every datagram still arriving once, in order.
     let n = GSO_MAX_SEGMENTS + 6;
     let bufs: Vec<[u8; 200]> = (0..n).map(|i| [i as u8; 200]).collect();
-    let pkts: Vec<OutPacket<'_>> = bufs
-        .iter()
-        .map(|b| OutPacket {
-            dest: dest(g, port),
-            payload: b,
-        })
-        .collect();
+    let pkts = to_one(dest(g, port), bufs.iter().map(|b| &b[..]));
     assert_eq!(tx.send_batch(&pkts).expect("send"), n);
     let mut firsts = Vec::new();
     drain(&mut rx, n, Duration::from_secs(10), |p| {
@@ -159,4 +147,14 @@ fn segment_offload_needs_a_blocking_socket() {
         MulticastSender::new(&cfg),
         Err(SetupError::InvalidConfig(_))
     ));
+}
+
+/// Packets carrying `payloads`, all to `to`.
+fn to_one<'a>(
+    to: std::net::SocketAddrV4,
+    payloads: impl Iterator<Item = &'a [u8]>,
+) -> Vec<OutPacket<'a>> {
+    payloads
+        .map(|payload| OutPacket { dest: to, payload })
+        .collect()
 }
