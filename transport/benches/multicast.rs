@@ -1,7 +1,8 @@
-//! Loopback multicast throughput: one thread sends with `sendmmsg` (64 datagrams of 256
-//! bytes per call), another receives with `recvmmsg` (64 slots) and counts. Each
-//! iteration sends one batch; the measured time runs until the receiver has counted every
-//! datagram sent (or stalls for 200 ms, which is reported as loss).
+//! Loopback multicast throughput: one thread sends, another receives with `recvmmsg` (64
+//! slots) and counts. Each iteration sends one batch; the measured time runs until the
+//! receiver has counted every datagram sent (or stalls for 200 ms, which is reported as
+//! loss). Three variants: 64 datagrams of 256 bytes with `sendmmsg`; 46 feed-block-sized
+//! datagrams (1,400 bytes) with `sendmmsg`; the same 46 as one segmented (GSO) send.
 //!
 //! `cargo bench -p tickwire-transport --bench multicast`
 
@@ -15,19 +16,23 @@ use tickwire_transport::{
     Membership, MulticastReceiver, MulticastSender, OutPacket, ReceiverConfig, SenderConfig,
 };
 
-const BATCH: usize = 64;
-const SIZE: usize = 256;
-
 fn multicast(c: &mut Criterion) {
     enable_loopback_multicast().expect("multicast on lo (needs root)");
+    run(c, "sendmmsg_recvmmsg_64x256B", 64, 256, false, 90);
+    run(c, "sendmmsg_recvmmsg_46x1400B", 46, 1400, false, 91);
+    run(c, "gso_recvmmsg_46x1400B", 46, 1400, true, 92);
+}
+
+/// One variant: `batch` datagrams of `size` bytes a send, segmented or not.
+fn run(c: &mut Criterion, name: &str, batch: usize, size: usize, offload: bool, salt: u8) {
     let lo = std::net::Ipv4Addr::LOCALHOST;
-    let (group, port) = (unique_group(90), unique_port(90));
+    let (group, port) = (unique_group(salt), unique_port(u16::from(salt)));
     let mut cfg = ReceiverConfig::new(vec![Membership {
         group,
         port,
         interface: lo,
     }]);
-    cfg.slots = BATCH;
+    cfg.slots = 64;
     let (mut rx, report) = MulticastReceiver::new(&cfg).expect("receiver");
     for w in &report.warnings {
         eprintln!("warning: {w}");
@@ -47,17 +52,23 @@ fn multicast(c: &mut Criterion) {
         }
         (thread_cpu_ns() - cpu0, empty)
     });
-    let mut tx = MulticastSender::new(&SenderConfig::new(lo)).expect("sender");
-    let payload = [0x5au8; SIZE];
-    let pkts = [OutPacket {
-        dest: std::net::SocketAddrV4::new(group, port),
-        payload: &payload,
-    }; BATCH];
+    let mut scfg = SenderConfig::new(lo);
+    scfg.segment_offload = offload;
+    let mut tx = MulticastSender::new(&scfg).expect("sender");
+    assert_eq!(tx.segment_offload(), offload, "UDP GSO on this kernel");
+    let payload = vec![0x5au8; size];
+    let pkts = vec![
+        OutPacket {
+            dest: std::net::SocketAddrV4::new(group, port),
+            payload: &payload,
+        };
+        batch
+    ];
     let mut sent = 0u64;
     let mut send_cpu = 0u64;
     let mut g = c.benchmark_group("multicast_loopback");
-    g.throughput(Throughput::Elements(BATCH as u64));
-    g.bench_function("sendmmsg_recvmmsg_64x256B", |b| {
+    g.throughput(Throughput::Elements(batch as u64));
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let (start, cpu0) = (Instant::now(), thread_cpu_ns());
             for _ in 0..iters {
@@ -73,7 +84,7 @@ fn multicast(c: &mut Criterion) {
     let (recv_cpu, empty_polls) = rx_thread.join().expect("receiver thread");
     let got = received.load(Ordering::Relaxed);
     let lost = sent - got.min(sent);
-    eprintln!("multicast bench: sent {sent}, received {got}, lost {lost}");
+    eprintln!("{name}: sent {sent}, received {got}, lost {lost}");
     // CPU time is a steadier signal than wall time on a shared, loaded box. The sender's
     // includes the loopback delivery it triggers; the receiver's includes empty polls.
     eprintln!(
