@@ -137,6 +137,10 @@ pub struct FeedConfig {
     pub busy_poll: bool,
     /// Capacity of the symbol directory (instruments).
     pub directory_capacity: u32,
+    /// How long a retransmission request may go unanswered before the blocks it asked
+    /// for are reported lost (a gap marker downstream), in milliseconds. Longer waits
+    /// recover more from a slow service at the cost of holding the line's later blocks.
+    pub retrans_timeout_ms: u64,
 }
 
 impl Default for FeedConfig {
@@ -152,6 +156,7 @@ impl Default for FeedConfig {
             retrans: "127.0.0.1:15999".parse().expect("valid literal"),
             busy_poll: false,
             directory_capacity: 2_000_000,
+            retrans_timeout_ms: 50,
         }
     }
 }

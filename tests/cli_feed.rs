@@ -621,13 +621,15 @@ fn feed_sim_feeds_an_appliance_that_listens_on_multicast() {
     let jdir = common::fresh_test_dir("feed-sim-appliance");
     let mut cfg = common::private_journal_config(0, &jdir);
     cfg.feed.source = tickwire::config::FeedSource::Multicast;
+    // The service is another process: on a loaded box, 50 ms (the default) once expired.
+    cfg.feed.retrans_timeout_ms = 2_000;
     let started_ns = tickwire_hw::clock::now_ns();
     let app = common::appliance(&cfg);
     let lines = LineArgs::from_config(&cfg.feed);
     // 12% loss on each side: about 1.4% of blocks are lost on both, and only the
-    // retransmission service has those.
+    // retransmission service (lingering 3 s for requests) has those.
     let mut argv: Vec<String> = "feed sim --seed 44 --count 20000 --rate 100000 --clean-tail 8 \
-                                 --loss-a 120000 --loss-b 120000 --linger 1"
+                                 --loss-a 120000 --loss-b 120000 --linger 3"
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -653,7 +655,7 @@ fn feed_sim_feeds_an_appliance_that_listens_on_multicast() {
     assert_eq!(
         (f.ticks_in, lost),
         (want, 0),
-        "every tick the simulator meant, once"
+        "every tick the simulator meant, once: {f:?}"
     );
     let filled: u64 = f.lines.iter().map(|l| l.gaps_filled).sum();
     assert!(
@@ -684,6 +686,16 @@ fn feed_sim_feeds_an_appliance_that_listens_on_multicast() {
         );
     }
     let _ = std::fs::remove_dir_all(&jdir);
+}
+
+#[test]
+fn a_zero_retransmission_timeout_is_refused() {
+    let mut cfg = common::private_config(0);
+    cfg.feed.retrans_timeout_ms = 0;
+    let err = tickwire::app::start(&cfg)
+        .err()
+        .expect("the appliance refuses to start");
+    assert!(err.contains("feed.retrans_timeout_ms"), "{err}");
 }
 
 #[test]

@@ -109,6 +109,9 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
     if cfg.feed.lines == 0 || cfg.feed.lines > 96 {
         return Err(format!("feed.lines must be 1..=96, not {}", cfg.feed.lines));
     }
+    if cfg.feed.retrans_timeout_ms == 0 {
+        return Err("feed.retrans_timeout_ms must be at least 1".into());
+    }
     let topo = Topology::read().ok();
     let mode = threading(cfg, topo.as_ref());
     let stats = Arc::new(StatsBoard::new(mode.as_str()));
@@ -160,7 +163,9 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
         }
         None => None,
     };
-    let handler = FeedHandler::new(directory.clone(), HandlerConfig::new(cfg.feed.lines));
+    let mut hcfg = HandlerConfig::new(cfg.feed.lines);
+    hcfg.arbiter.retrans_timeout_ns = cfg.feed.retrans_timeout_ms.saturating_mul(1_000_000);
+    let handler = FeedHandler::new(directory.clone(), hcfg);
     let mut feed_agent = FeedAgent::new(rx, &cfg.feed, handler, writer, Arc::clone(&stats))
         .map_err(|e| format!("feed: {e}"))?;
     if let Some(end) = feed_durable.take() {

@@ -59,7 +59,8 @@ pub fn wait_for_ticks(app: &Running, n: u64, limit: Duration) {
     while app.stats.feed().ticks_in < n {
         assert!(
             t0.elapsed() < limit,
-            "feed published fewer than {n} ticks in {limit:?}"
+            "feed published fewer than {n} ticks in {limit:?}: {:?}",
+            app.stats.feed()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
