@@ -51,14 +51,14 @@ pub fn spawn(
         max_msgs_per_block: sim.block_messages.max(1),
         ..SimConfig::default()
     };
-    let mut scfg = SenderConfig::new(feed.interface);
-    scfg.batch = BLOCKS_PER_BATCH * 2;
-    scfg.segment_offload = sim.segment_offload;
     let batch = if sim.segment_offload {
         BLOCKS_PER_BATCH
     } else {
         BLOCKS_PER_PLAIN_BATCH
     };
+    let mut scfg = SenderConfig::new(feed.interface);
+    scfg.batch = batch * 2; // each block goes to A and B
+    scfg.segment_offload = sim.segment_offload;
     let sender = MulticastSender::new(&scfg)
         .map_err(|e| std::io::Error::other(format!("simulator cannot send: {e}")))?;
     let retrans = UdpSocket::bind(feed.retrans).map_err(|e| {
@@ -102,7 +102,7 @@ struct SimThread {
 
 impl SimThread {
     fn run(&mut self, rate: u64, stop: &AtomicBool) {
-        let mut slots = vec![[0u8; MAX_BLOCK]; BLOCKS_PER_BATCH];
+        let mut slots = vec![[0u8; MAX_BLOCK]; self.batch];
         let mut meta = [(0u8, 0usize); BLOCKS_PER_BATCH];
         let mut reply = vec![0u8; MAX_BLOCK + BLOCK_PREFIX_LEN + 64];
         let mut req = [0u8; 512];

@@ -14,11 +14,7 @@ const PACKETS: u64 = 5_000;
 fn thousands_of_packets_arrive_intact_and_in_order() {
     loopback();
     let (group, port) = (unique_group(1), unique_port(1));
-    let mut rx = receiver(vec![Membership {
-        group,
-        port,
-        interface: LO,
-    }]);
+    let mut rx = lo_receiver(&[(group, port)]);
     let sender = std::thread::spawn(move || {
         let mut tx = MulticastSender::new(&SenderConfig::new(LO)).expect("sender");
         let mut bufs = vec![[0u8; 1500]; 32];
@@ -62,18 +58,7 @@ fn thousands_of_packets_arrive_intact_and_in_order() {
 fn two_groups_on_one_port_are_told_apart() {
     loopback();
     let (a, b, port) = (unique_group(2), unique_group(3), unique_port(2));
-    let mut rx = receiver(vec![
-        Membership {
-            group: a,
-            port,
-            interface: LO,
-        },
-        Membership {
-            group: b,
-            port,
-            interface: LO,
-        },
-    ]);
+    let mut rx = lo_receiver(&[(a, port), (b, port)]);
     assert_eq!(rx.socket_count(), 1, "one socket per port");
     let mut tx = MulticastSender::new(&SenderConfig::new(LO)).expect("sender");
     let mut bufs = vec![[0u8; 1500]; 64];
@@ -111,18 +96,10 @@ fn two_groups_on_one_port_are_told_apart() {
 fn unjoined_group_on_the_same_port_is_not_received() {
     loopback();
     let (joined, other, port) = (unique_group(4), unique_group(5), unique_port(3));
-    let mut rx = receiver(vec![Membership {
-        group: joined,
-        port,
-        interface: LO,
-    }]);
+    let mut rx = lo_receiver(&[(joined, port)]);
     // Another socket joins `other` on the same port: with IP_MULTICAST_ALL off, our
     // receiver must still not see it.
-    let mut other_rx = receiver(vec![Membership {
-        group: other,
-        port,
-        interface: LO,
-    }]);
+    let mut other_rx = lo_receiver(&[(other, port)]);
     let mut tx = MulticastSender::new(&SenderConfig::new(LO)).expect("sender");
     let mut buf = [0u8; 1500];
     let len = payload(&mut buf, 9, 0);

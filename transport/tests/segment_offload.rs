@@ -18,18 +18,7 @@ const PACKETS: u64 = 4_000;
 fn segmented_sends_arrive_in_order_with_zero_padding() {
     loopback();
     let (a, b, port) = (unique_group(30), unique_group(31), unique_port(30));
-    let mut rx = receiver(vec![
-        Membership {
-            group: a,
-            port,
-            interface: LO,
-        },
-        Membership {
-            group: b,
-            port: port + 1,
-            interface: LO,
-        },
-    ]);
+    let mut rx = lo_receiver(&[(a, port), (b, port + 1)]);
     let sender = std::thread::spawn(move || {
         let mut cfg = SenderConfig::new(LO);
         cfg.segment_offload = true;

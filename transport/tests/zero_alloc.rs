@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tickwire_transport::testing::{unique_group, unique_port};
-use tickwire_transport::{Membership, MulticastSender, OutPacket, SenderConfig};
+use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 
 struct Counting;
 
@@ -60,18 +60,7 @@ fn round_trips_do_not_allocate(segment_offload: bool, id: u8) {
         unique_group(id + 1),
         unique_port(u16::from(id)),
     );
-    let mut rx = receiver(vec![
-        Membership {
-            group: a,
-            port,
-            interface: LO,
-        },
-        Membership {
-            group: b,
-            port: port + 1,
-            interface: LO,
-        },
-    ]);
+    let mut rx = lo_receiver(&[(a, port), (b, port + 1)]);
     let mut cfg = SenderConfig::new(LO);
     cfg.segment_offload = segment_offload;
     let mut tx = MulticastSender::new(&cfg).expect("sender");

@@ -19,8 +19,6 @@ pub struct Outbox {
     pub packets: u64,
     /// Payload bytes sent.
     pub bytes: u64,
-    /// Zero bytes of padding sent with the payloads (segment offload only).
-    pub padding: u64,
     /// Send calls that failed (the datagrams are dropped, as a lossy network would).
     pub errors: u64,
 }
@@ -41,7 +39,6 @@ impl Outbox {
             n: 0,
             packets: 0,
             bytes: 0,
-            padding: 0,
             errors: 0,
         })
     }
@@ -56,6 +53,11 @@ impl Outbox {
         s.extend_from_slice(payload);
         self.dests[self.n] = dest;
         self.n += 1;
+    }
+
+    /// Zero bytes of padding sent with the payloads (segment offload only).
+    pub fn padding(&self) -> u64 {
+        self.sender.padding_sent()
     }
 
     /// Datagrams queued and not yet sent.
@@ -93,7 +95,6 @@ impl Outbox {
             }
         }
         self.packets += off as u64;
-        self.padding = self.sender.padding_sent();
         self.n = 0;
     }
 }

@@ -390,7 +390,7 @@ pub fn send(args: &SimArgs, stop: &AtomicBool) -> Result<SimSummary, String> {
         messages: sim.messages(),
         blocks,
         packets: out.packets,
-        padding: out.padding,
+        padding: out.padding(),
         faults: fault_counts(&faults),
         retrans: (sc.requests, sc.blocks_sent),
         secs,

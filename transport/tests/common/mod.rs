@@ -39,6 +39,20 @@ pub fn check(p: &[u8]) -> (u8, u64) {
     (tag, seq)
 }
 
+/// A receiver joined to each `(group, port)` on loopback.
+pub fn lo_receiver(groups: &[(Ipv4Addr, u16)]) -> MulticastReceiver {
+    receiver(
+        groups
+            .iter()
+            .map(|&(group, port)| Membership {
+                group,
+                port,
+                interface: LO,
+            })
+            .collect(),
+    )
+}
+
 pub fn receiver(memberships: Vec<Membership>) -> MulticastReceiver {
     let mut cfg = ReceiverConfig::new(memberships);
     cfg.timestamps = true;
