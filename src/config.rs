@@ -182,6 +182,10 @@ pub struct SimSection {
     /// blocks per line for it to pay, and flat out the faster simulator only overruns the
     /// feed thread (`bench/RESULTS.md`, eighth session).
     pub segment_offload: bool,
+    /// Paced, send what is due at most once per this many microseconds (0: as soon as a
+    /// block is due). An exchange's lines arrive in bursts; a burst also gives segment
+    /// offload several blocks per line and side to join into one send.
+    pub send_interval_us: u64,
 }
 
 impl Default for SimSection {
@@ -193,6 +197,7 @@ impl Default for SimSection {
             rate: 200_000,
             block_messages: 24,
             segment_offload: false,
+            send_interval_us: 0,
         }
     }
 }

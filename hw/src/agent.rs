@@ -207,6 +207,7 @@ pub struct RunnerCounters {
     idle_cycles: Padded,
     last_cycle_ns: Padded,
     max_cycle_ns: Padded,
+    busy_ns: Padded,
 }
 
 impl RunnerCounters {
@@ -229,6 +230,12 @@ impl RunnerCounters {
     /// Longest cycle seen, ns.
     pub fn max_cycle_ns(&self) -> u64 {
         self.max_cycle_ns.0.load(Ordering::Relaxed)
+    }
+    /// Time spent in cycles that did work, ns (a cycle counts from its clock read to the
+    /// next one's). Over a window, its growth divided by the window is how busy the
+    /// runner was: the measure that CPU time cannot give for a busy-spinning thread.
+    pub fn busy_ns(&self) -> u64 {
+        self.busy_ns.0.load(Ordering::Relaxed)
     }
 }
 
@@ -255,6 +262,8 @@ pub struct AgentRunner {
     counters: Arc<RunnerCounters>,
     clock: fn() -> u64,
     last_now: Option<u64>,
+    /// Whether the previous cycle did work (its duration then counts as busy).
+    last_worked: bool,
     started: bool,
 }
 
@@ -269,6 +278,7 @@ impl AgentRunner {
             counters: Arc::default(),
             clock: clock::monotonic_ns,
             last_now: None,
+            last_worked: false,
             started: false,
         }
     }
@@ -327,8 +337,12 @@ impl AgentRunner {
             let cycle = now.saturating_sub(prev);
             c.last_cycle_ns.0.store(cycle, Ordering::Relaxed);
             c.max_cycle_ns.0.fetch_max(cycle, Ordering::Relaxed);
+            if self.last_worked {
+                c.busy_ns.0.fetch_add(cycle, Ordering::Relaxed);
+            }
         }
         self.last_now = Some(now);
+        self.last_worked = work > 0;
         self.idler.idle(work);
         work
     }

@@ -254,3 +254,45 @@ fn a_parked_runner_wakes_on_its_agents_descriptor() {
     tx.send(b"stop").unwrap();
     h.join().unwrap().unwrap();
 }
+
+/// Works (sleeping 2 ms) in every third cycle, idles in the others.
+struct Sometimes(u64);
+
+impl Agent for Sometimes {
+    fn do_work(&mut self, _now_ns: u64) -> usize {
+        self.0 += 1;
+        if self.0.is_multiple_of(3) {
+            std::thread::sleep(Duration::from_millis(2));
+            1
+        } else {
+            0
+        }
+    }
+
+    fn name(&self) -> &str {
+        "sometimes"
+    }
+}
+
+#[test]
+fn busy_time_counts_only_cycles_that_did_work() {
+    let mut r = AgentRunner::new(
+        vec![Box::new(Sometimes(0))],
+        IdleStrategy::Sleep { ns: 3_000_000 },
+    );
+    let c = r.counters();
+    let t0 = Instant::now();
+    for _ in 0..30 {
+        r.run_cycle();
+    }
+    let wall = t0.elapsed().as_nanos() as u64;
+    // Ten working cycles of at least 2 ms each; twenty idle ones of at least 3 ms each
+    // (their sleep) that must not count. The last working cycle may not be closed yet.
+    assert_eq!(c.idle_cycles(), 20);
+    let busy = c.busy_ns();
+    assert!(busy >= 9 * 2_000_000, "busy {busy} ns");
+    assert!(
+        busy < wall - 20 * 3_000_000 + 1_000_000,
+        "busy {busy} of {wall} ns"
+    );
+}

@@ -55,6 +55,8 @@ pub struct Running {
     pub warnings: Vec<String>,
     /// The first appliance seq of this run (the journal's numbering continues).
     pub first_seq: u64,
+    /// Each data-plane runner's thread name and counters (cycles, busy time).
+    pub runners: Vec<(String, Arc<tickwire_hw::RunnerCounters>)>,
 }
 
 impl Running {
@@ -101,6 +103,14 @@ fn threading(cfg: &Config, topo: Option<&Topology>) -> ThreadingMode {
         ModeChoice::Dedicated => ThreadingMode::Dedicated,
         ModeChoice::Auto => ThreadingMode::auto(topo.map_or(2, Topology::core_count)),
     }
+}
+
+/// The CPU the pinning plan for `cfg` leaves to the control plane: the one the data-plane
+/// threads are kept off (`None` on one core, or when the topology cannot be read). A load
+/// generator beside the appliance (`tickwire bench`'s pinned layout) belongs there.
+pub fn control_cpu(cfg: &Config) -> Option<usize> {
+    let topo = Topology::read().ok()?;
+    PinPlan::new(threading(cfg, Some(&topo)), &topo).cpu_for(Stage::Control)
 }
 
 /// Starts the appliance described by `cfg`.
@@ -242,9 +252,11 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
         }
     }
     let mut runner_stops = Vec::new();
+    let mut runner_counters = Vec::new();
     let rt = cfg.threading.realtime_priority;
     for (name, cpu, runner) in runners {
         runner_stops.push(runner.stop_flag());
+        runner_counters.push((name.to_string(), runner.counters()));
         let warn_stats = Arc::clone(&stats);
         let t = std::thread::Builder::new()
             .name(name.to_string())
@@ -282,6 +294,7 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
     Ok(Running {
         stop,
         runner_stops,
+        runners: runner_counters,
         threads,
         amqp_addr,
         console_addr,
