@@ -52,6 +52,8 @@ fn bench_reports_rates_loss_latency_cpu_and_machine_as_json() {
         "2",
         "--rate",
         "20000",
+        "--layout",
+        "spread",
     ])
     .arg("--json")
     .arg("--svg")
@@ -64,6 +66,7 @@ fn bench_reports_rates_loss_latency_cpu_and_machine_as_json() {
     let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
 
     assert_eq!(r["run"]["mode"], "appliance");
+    assert_eq!(r["run"]["layout"], "spread");
     assert_eq!(r["run"]["rate"], 20_000);
     assert_eq!(r["subscribers"], 2);
     let delivered = r["delivered"].as_u64().expect("delivered");
@@ -132,6 +135,43 @@ fn bench_reports_rates_loss_latency_cpu_and_machine_as_json() {
 }
 
 #[test]
+fn pinned_layout_runs_the_load_on_one_thread_and_reports_busy_time() {
+    tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
+    cmd.args(["bench", "--subscribers", "2", "--duration", "1.5"])
+        .args(["--rate", "20000", "--layout", "pinned", "--json"]);
+    let (status, out, err) = run_bounded(cmd, Duration::from_secs(90));
+    assert!(status.success(), "{status}\n{err}\n{out}");
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(r["run"]["layout"], "pinned");
+    assert_eq!(r["run"]["mode"], "appliance");
+    assert_eq!(r["loss"].as_u64(), Some(0), "{r}");
+    assert_eq!(r["failed"].as_u64(), Some(0), "{r}");
+    for s in r["per_subscriber"].as_array().expect("per_subscriber") {
+        let rate = s["per_second"].as_f64().unwrap();
+        assert!(rate > 1_000.0 && rate < 25_000.0, "{s}");
+    }
+    // The harness thread ran the simulator and both subscribers: no thread of their own.
+    let cpu = r["cpu_percent"].as_object().expect("cpu_percent");
+    assert!(cpu.contains_key("tw-harness"), "{cpu:?}");
+    assert!(
+        !cpu.contains_key("tw-sim") && !cpu.contains_key("subscribers"),
+        "{cpu:?}"
+    );
+    // Both busy-polling threads report how much of the window did work: some, not all,
+    // at 20,000 ticks a second.
+    let busy = r["busy_percent"].as_object().expect("busy_percent");
+    for name in ["tw-harness", "tw-data"] {
+        let b = busy[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: {busy:?}"));
+        assert!(b > 0.0 && b < 90.0, "{name} {b}: {busy:?}");
+    }
+    assert!(r["appliance"]["feed_ticks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["appliance"]["feed_messages_lost"], 0, "{r}");
+}
+
+#[test]
 fn bench_refuses_nonsense_and_reports_an_unreachable_target() {
     let out = Command::new(env!("CARGO_BIN_EXE_tickwire"))
         .args(["bench", "--subscribers", "0", "--duration", "1"])
@@ -189,6 +229,10 @@ fn bench_measures_another_broker_given_by_target() {
     assert!(status.success(), "{err}\n{out}");
     let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(r["run"]["mode"], "target");
+    assert_eq!(
+        r["run"]["layout"], "spread",
+        "auto: no appliance to pin beside"
+    );
     assert_eq!(r["run"]["broker"], app.amqp_addr.to_string());
     assert!(r["appliance"].is_null(), "no appliance of its own: {r}");
     assert_eq!(r["failed"], 0, "{r}");

@@ -23,6 +23,8 @@ pub struct RunFacts {
     pub rate: u64,
     /// Seconds the measured window lasted (wall clock).
     pub duration_s: f64,
+    /// Where the load ran: `spread` or `pinned` (`tickwire bench --layout`).
+    pub layout: String,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -140,6 +142,9 @@ pub struct Report {
     pub cpu_seconds: BTreeMap<String, f64>,
     /// CPU per stage as a percentage of one core.
     pub cpu_percent: BTreeMap<String, f64>,
+    /// Busy-polling threads: the share of the window spent in cycles that did work (their
+    /// CPU time is always near 100%, so this is what says which one limits the run).
+    pub busy_percent: BTreeMap<String, f64>,
     /// The machine.
     pub machine: Machine,
     /// Figures from the appliance itself (feed, fan-out), when it ran in-process.
@@ -194,6 +199,7 @@ impl Report {
             latency: latency(results),
             cpu_seconds,
             cpu_percent,
+            busy_percent: BTreeMap::new(),
             machine,
             appliance: None,
             per_subscriber: lines,
@@ -216,7 +222,11 @@ impl Report {
             format!("{} ticks/s", group(r.rate as f64))
         };
         let m = &self.machine;
-        let _ = writeln!(s, "tickwire bench: {} {} ({rate})", r.mode, r.broker);
+        let _ = writeln!(
+            s,
+            "tickwire bench: {} {} ({rate}), {} layout",
+            r.mode, r.broker, r.layout
+        );
         let _ = writeln!(
             s,
             "machine: {} cores, {}, Linux {}, {:.1} GiB, load {:.2}",
@@ -253,6 +263,12 @@ impl Report {
         let _ = writeln!(s, "cpu (% of one core):");
         for (k, v) in &self.cpu_percent {
             let _ = writeln!(s, "  {k:<14} {v:>7.1}%");
+        }
+        if !self.busy_percent.is_empty() {
+            let _ = writeln!(s, "busy (% of the window, busy-polling threads):");
+            for (k, v) in &self.busy_percent {
+                let _ = writeln!(s, "  {k:<14} {v:>7.1}%");
+            }
         }
         let _ = writeln!(s, "per subscriber:");
         for l in self.per_subscriber.iter().take(max_lines) {
@@ -360,6 +376,7 @@ mod tests {
             broker: "127.0.0.1:5672".into(),
             address: "opra/#".into(),
             rate: 1000,
+            layout: "pinned".into(),
             duration_s: 2.0,
         }
     }
@@ -421,8 +438,11 @@ mod tests {
         a.error = Some("link detached".into());
         let mut cpu = BTreeMap::new();
         cpu.insert("tw-data".to_string(), 1.5);
-        let rep = Report::build(facts(), &[a.clone(), a], cpu, Machine::read());
+        let mut rep = Report::build(facts(), &[a.clone(), a], cpu, Machine::read());
+        rep.busy_percent.insert("tw-harness".to_string(), 42.5);
         let t = rep.to_table(1);
+        assert!(t.contains("pinned layout"), "{t}");
+        assert!(t.contains("42.5%"), "{t}");
         assert!(t.contains("2,500,000 msgs/s"), "{t}");
         assert!(t.contains("tw-data"), "{t}");
         assert!(t.contains("75.0%"), "{t}");

@@ -22,7 +22,7 @@ use tickwire_amqp::message::{Body, Message};
 use tickwire_record::Tick;
 
 mod group;
-pub use group::spawn_group;
+pub use group::{spawn_group, Group};
 
 /// Highest latency the histograms hold: 60 s in nanoseconds (larger values are clamped).
 pub const MAX_LATENCY_NS: u64 = 60_000_000_000;

@@ -183,6 +183,7 @@ mod tests {
                 address: "opra/<&>/#".into(),
                 rate: 0,
                 duration_s: 1.0,
+                layout: "spread".into(),
             },
             &[],
             BTreeMap::new(),

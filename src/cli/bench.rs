@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,10 @@ use tickwire_bench::report::{Report, RunFacts};
 use tickwire_bench::subscriber::{self, Control, SubscriberResult, SubscriberSpec};
 use tickwire_feedhandler::sim::Universe;
 
+use super::harness;
+use crate::app::sim::SimDriver;
 use crate::app::{self, Running};
-use crate::config::{Config, ModeChoice};
+use crate::config::{Config, FeedSource, ModeChoice};
 
 /// Arguments of `tickwire bench`.
 #[derive(clap::Args, Debug)]
@@ -73,6 +75,25 @@ pub struct Args {
     /// blocking threads on a small box measure the scheduler, not the appliance).
     #[arg(long, value_name = "K")]
     pub subscriber_threads: Option<usize>,
+    /// Where the load runs: `spread` (the simulator and each subscriber thread on their
+    /// own, scheduled by the kernel beside the appliance), `pinned` (the simulator and
+    /// every subscriber stepped from one busy-polling thread on the CPU the appliance
+    /// leaves to its control plane; the appliance's data thread busy-polls on its own
+    /// core), or `auto`. See `docs/bench.md`.
+    #[arg(long, value_enum, default_value_t = Layout::Auto)]
+    pub layout: Layout,
+}
+
+/// Where `tickwire bench` runs its simulator and subscribers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `pinned` for an in-process appliance on a box with at least two CPUs and at most
+    /// [`OWN_THREAD_LIMIT`] subscribers; `spread` otherwise.
+    Auto,
+    /// A thread per subscriber (or a few groups) and the simulator's own thread, unpinned.
+    Spread,
+    /// One busy-polling load thread pinned beside the appliance's busy-polling data thread.
+    Pinned,
 }
 
 /// Subscribers up to which each has its own thread by default.
@@ -89,7 +110,8 @@ pub fn run(args: Args) -> Result<(), String> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         return Err("--duration must be a positive number of seconds".into());
     }
-    let cfg = config(&args)?;
+    let layout = layout(&args);
+    let cfg = config(&args, layout)?;
     let mut machine = Machine::read();
     machine.mistuned = tickwire_hw::tuning_report()
         .findings
@@ -103,13 +125,40 @@ pub fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| format!("multicast on loopback: {e}"))?;
             let app = app::start(&cfg)?;
             let addr = app.amqp_addr;
-            wait_for_feed(&app)?;
+            if layout == Layout::Spread {
+                wait_for_feed(&app)?;
+            }
             (Some(app), addr, "appliance")
         }
     };
     let specs = specs(&args, &cfg, broker, app.is_some());
     let pattern = pattern(&args, &cfg);
-    let outcome = measure(&args, specs, app.as_ref())?;
+    let control = Arc::new(Control::default());
+    let harness_busy = Arc::new(AtomicU64::new(0));
+    let handles = match layout {
+        Layout::Pinned => {
+            let sim = match app {
+                Some(_) => Some(
+                    SimDriver::new(&cfg.feed, &cfg.sim).map_err(|e| format!("simulator: {e}"))?,
+                ),
+                None => None,
+            };
+            let cpu = app::control_cpu(&cfg);
+            let busy = Arc::clone(&harness_busy);
+            let t = harness::spawn(sim, specs, Arc::clone(&control), cpu, busy)
+                .map_err(|e| format!("cannot start the harness thread: {e}"))?;
+            vec![Handle::Group(t)]
+        }
+        _ => spawn_subscribers(&args, specs, &control)?,
+    };
+    if let (Layout::Pinned, Some(app)) = (layout, &app) {
+        if let Err(e) = wait_for_feed(app) {
+            control.stop.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+    }
+    let harness_busy = (layout == Layout::Pinned).then_some(harness_busy);
+    let outcome = measure(&args, &control, handles, app.as_ref(), harness_busy)?;
     let mut report = Report::build(
         RunFacts {
             mode: mode.into(),
@@ -117,12 +166,18 @@ pub fn run(args: Args) -> Result<(), String> {
             address: pattern,
             rate: if app.is_some() { args.rate } else { 0 },
             duration_s: outcome.seconds,
+            layout: match layout {
+                Layout::Pinned => "pinned",
+                _ => "spread",
+            }
+            .into(),
         },
         &outcome.results,
         outcome.cpu,
         machine,
     );
     report.appliance = outcome.appliance;
+    report.busy_percent = outcome.busy_percent;
     if let Some(app) = app {
         app.stop();
     }
@@ -146,9 +201,28 @@ fn resolve(target: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("--target {target} resolves to no address"))
 }
 
+/// The layout `--layout` asks for, `auto` resolved: `pinned` for an in-process appliance
+/// with at least two CPUs and at most [`OWN_THREAD_LIMIT`] subscribers (one thread then
+/// serves them all), `spread` otherwise.
+fn layout(args: &Args) -> Layout {
+    match args.layout {
+        Layout::Auto => {
+            let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+            if args.target.is_none() && cpus >= 2 && args.subscribers <= OWN_THREAD_LIMIT {
+                Layout::Pinned
+            } else {
+                Layout::Spread
+            }
+        }
+        other => other,
+    }
+}
+
 /// The appliance's configuration: the base (file or default) on private ports and groups,
-/// no console, no journal, the simulator at `--rate`.
-fn config(args: &Args) -> Result<Config, String> {
+/// no console, no journal, the simulator at `--rate`. In the pinned layout the appliance
+/// only receives (the harness runs the simulator, with segment offload), pins its data
+/// thread and busy-polls.
+fn config(args: &Args, layout: Layout) -> Result<Config, String> {
     let mut c = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
@@ -165,6 +239,14 @@ fn config(args: &Args) -> Result<Config, String> {
     c.feed.retrans = SocketAddr::from(([127, 0, 0, 1], 50_000 + (pid % 10_000) as u16));
     c.journal.enabled = false;
     c.sim.rate = args.rate;
+    if layout == Layout::Pinned {
+        c.feed.source = FeedSource::Multicast;
+        c.feed.busy_poll = true;
+        c.threading.pin = true;
+        // The harness's simulator feeds only this appliance, whose handler takes the
+        // padding: the cheapest send leaves the most of the harness's core to the rest.
+        c.sim.segment_offload = true;
+    }
     if let Some(u) = args.underlyings {
         c.sim.underlyings = u;
     }
@@ -288,21 +370,23 @@ struct Outcome {
     results: Vec<SubscriberResult>,
     seconds: f64,
     cpu: std::collections::BTreeMap<String, f64>,
+    busy_percent: std::collections::BTreeMap<String, f64>,
     appliance: Option<serde_json::Value>,
 }
 
-fn measure(
+/// Starts the subscribers on their own threads: one each, or groups
+/// ([`subscriber_threads`]).
+fn spawn_subscribers(
     args: &Args,
     specs: Vec<SubscriberSpec>,
-    app: Option<&Running>,
-) -> Result<Outcome, String> {
-    let control = Arc::new(Control::default());
+    control: &Arc<Control>,
+) -> Result<Vec<Handle>, String> {
     let n = specs.len();
     let groups = subscriber_threads(args, n);
     let mut threads = Vec::with_capacity(groups);
     if groups >= n {
         for spec in specs {
-            let t = subscriber::spawn(spec, Arc::clone(&control))
+            let t = subscriber::spawn(spec, Arc::clone(control))
                 .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
             threads.push(Handle::One(t));
         }
@@ -312,11 +396,39 @@ fn measure(
             // Spread evenly: the first `n % groups` threads take one more.
             let take = n / groups + usize::from(g < n % groups);
             let part: Vec<_> = specs.by_ref().take(take).collect();
-            let t = subscriber::spawn_group(part, Arc::clone(&control))
+            let t = subscriber::spawn_group(part, Arc::clone(control))
                 .map_err(|e| format!("cannot start a subscriber thread: {e}"))?;
             threads.push(Handle::Group(t));
         }
     }
+    Ok(threads)
+}
+
+/// The busy time of every busy-polling thread so far: the appliance's data-plane runners
+/// and, in the pinned layout, the harness.
+fn busy_ns(app: Option<&Running>, harness: Option<&AtomicU64>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = app
+        .map(|a| {
+            a.runners
+                .iter()
+                .map(|(name, c)| (name.clone(), c.busy_ns()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(h) = harness {
+        v.push(("tw-harness".into(), h.load(Ordering::Relaxed)));
+    }
+    v
+}
+
+fn measure(
+    args: &Args,
+    control: &Control,
+    threads: Vec<Handle>,
+    app: Option<&Running>,
+    harness_busy: Option<Arc<AtomicU64>>,
+) -> Result<Outcome, String> {
+    let n = args.subscribers;
     let t0 = Instant::now();
     while control.attached.load(Ordering::SeqCst) + control.failed.load(Ordering::SeqCst) < n {
         if t0.elapsed() > ATTACH_LIMIT {
@@ -330,6 +442,7 @@ fn measure(
     }
     std::thread::sleep(Duration::from_secs_f64(args.warmup.max(0.0)));
     let before_app = app.map(snapshot);
+    let before_busy = busy_ns(app, harness_busy.as_deref());
     let before = machine::threads();
     let start = Instant::now();
     control.measuring.store(true, Ordering::SeqCst);
@@ -337,6 +450,7 @@ fn measure(
     control.measuring.store(false, Ordering::SeqCst);
     let seconds = start.elapsed().as_secs_f64();
     let after = machine::threads();
+    let after_busy = busy_ns(app, harness_busy.as_deref());
     let after_app = app.map(snapshot);
     control.stop.store(true, Ordering::SeqCst);
     let mut results = Vec::with_capacity(n);
@@ -351,9 +465,18 @@ fn measure(
         (Some(b), Some(a)) => Some(appliance_figures(&b, &a, seconds)),
         _ => None,
     };
+    let busy_percent = before_busy
+        .into_iter()
+        .zip(after_busy)
+        .map(|((name, b), (_, a))| {
+            let pct = a.saturating_sub(b) as f64 / (seconds * 1e9) * 100.0;
+            (name, (pct * 10.0).round() / 10.0)
+        })
+        .collect();
     Ok(Outcome {
         results,
         seconds,
+        busy_percent,
         cpu: machine::cpu_per_stage(&before, &after, 1_000_000_000),
         appliance,
     })

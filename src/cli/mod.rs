@@ -5,6 +5,7 @@ pub mod bench;
 pub mod doctor;
 pub mod export;
 pub mod feed;
+pub mod harness;
 pub mod lvq;
 pub mod progress;
 pub mod replay;

@@ -107,60 +107,99 @@ pub fn spawn_group(
     let first = specs.first().map_or(0, |s| s.index);
     std::thread::Builder::new()
         .name(format!("tw-sub-g{first}"))
-        .spawn(move || run_group(specs, &control))
+        .spawn(move || {
+            let mut group = Group::connect(specs, &control);
+            while !control.stop.load(Ordering::Relaxed) {
+                if group.poll(Some(READ_TIMEOUT), &control).is_err() {
+                    break;
+                }
+            }
+            group.finish(&control)
+        })
 }
 
-fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberResult> {
-    let read_buffer = specs.iter().map(|s| s.read_buffer).max().unwrap_or(0);
-    let mut buf = vec![0u8; read_buffer.max(4096)];
-    let mut members: Vec<Member> = Vec::with_capacity(specs.len());
-    let mut failed_early: Vec<SubscriberResult> = Vec::new();
-    let poll = Poll::new();
-    let (mut poll, mut events) = match poll {
-        Ok(p) => (p, Events::with_capacity(1024)),
-        Err(e) => {
-            return specs
-                .iter()
-                .map(|spec| failed(spec, format!("epoll: {e}"), control))
-                .collect();
-        }
-    };
-    for spec in specs {
-        match Member::connect(&spec) {
-            Ok(mut m) => {
-                let token = Token(members.len());
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                if let Err(e) = poll.registry().register(&mut m.sock, token, interest) {
-                    m.fail(format!("epoll: {e}"), control);
-                }
-                if let Err(e) = m.flush() {
-                    m.fail(e, control);
-                }
-                members.push(m);
+/// Subscribers served from one loop: each on its own non-blocking connection, one epoll
+/// set for all. A thread of its own drives it with [`spawn_group`]; a harness may instead
+/// call [`Group::poll`] with a zero timeout from its own busy loop, beside other work.
+pub struct Group {
+    members: Vec<Member>,
+    failed_early: Vec<SubscriberResult>,
+    poll: Option<Poll>,
+    events: Events,
+    buf: Vec<u8>,
+    last_timers: Instant,
+}
+
+impl Group {
+    /// Connects every subscriber in `specs` (blocking connects; a failure is that
+    /// subscriber's result) and sends each one's opening frames.
+    pub fn connect(specs: Vec<SubscriberSpec>, control: &Control) -> Group {
+        let read_buffer = specs.iter().map(|s| s.read_buffer).max().unwrap_or(0);
+        let mut group = Group {
+            members: Vec::with_capacity(specs.len()),
+            failed_early: Vec::new(),
+            poll: None,
+            events: Events::with_capacity(1024),
+            buf: vec![0u8; read_buffer.max(4096)],
+            last_timers: Instant::now(),
+        };
+        let poll = match Poll::new() {
+            Ok(p) => p,
+            Err(e) => {
+                group.failed_early = specs
+                    .iter()
+                    .map(|spec| failed(spec, format!("epoll: {e}"), control))
+                    .collect();
+                return group;
             }
-            Err(why) => failed_early.push(failed(&spec, why, control)),
+        };
+        for spec in specs {
+            match Member::connect(&spec) {
+                Ok(mut m) => {
+                    let token = Token(group.members.len());
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = poll.registry().register(&mut m.sock, token, interest) {
+                        m.fail(format!("epoll: {e}"), control);
+                    }
+                    if let Err(e) = m.flush() {
+                        m.fail(e, control);
+                    }
+                    group.members.push(m);
+                }
+                Err(why) => group.failed_early.push(failed(&spec, why, control)),
+            }
         }
+        group.poll = Some(poll);
+        group
     }
-    let mut last_timers = Instant::now();
-    while !control.stop.load(Ordering::Relaxed) {
-        if let Err(e) = poll.poll(&mut events, Some(READ_TIMEOUT)) {
+
+    /// Waits up to `timeout` (`Some(ZERO)`: not at all) for connections with input, serves
+    /// them, and runs the engines' timers every 100 ms. Returns the connections served, or
+    /// why the epoll set itself failed (which ends every subscriber).
+    pub fn poll(&mut self, timeout: Option<Duration>, control: &Control) -> Result<usize, String> {
+        let Some(poll) = self.poll.as_mut() else {
+            return Err("no epoll set".into());
+        };
+        if let Err(e) = poll.poll(&mut self.events, timeout) {
             if e.kind() == ErrorKind::Interrupted {
-                continue;
+                return Ok(0);
             }
-            for m in &mut members {
+            for m in &mut self.members {
                 m.fail(format!("epoll: {e}"), control);
             }
-            break;
+            return Err(format!("epoll: {e}"));
         }
-        for ev in events.iter() {
-            let Some(m) = members.get_mut(ev.token().0) else {
+        let mut served = 0;
+        for ev in self.events.iter() {
+            let Some(m) = self.members.get_mut(ev.token().0) else {
                 continue;
             };
             if m.done {
                 continue;
             }
+            served += 1;
             let r = if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                m.read(&mut buf, control)
+                m.read(&mut self.buf, control)
             } else {
                 m.flush()
             };
@@ -169,26 +208,32 @@ fn run_group(specs: Vec<SubscriberSpec>, control: &Control) -> Vec<SubscriberRes
                 m.fail(why, control);
             }
         }
-        if last_timers.elapsed() >= Duration::from_millis(100) {
+        if self.last_timers.elapsed() >= Duration::from_millis(100) {
             let now = Instant::now();
-            last_timers = now;
-            for m in members.iter_mut().filter(|m| !m.done) {
+            self.last_timers = now;
+            for m in self.members.iter_mut().filter(|m| !m.done) {
                 m.engine.handle_timeout(now);
                 if let Err(why) = m.flush() {
                     m.fail(why, control);
                 }
             }
         }
+        Ok(served)
     }
-    // Close politely (best effort): the broker frees the links at once.
-    for m in members.iter_mut().filter(|m| !m.done) {
-        if m.engine.close(None).is_ok() {
-            let _ = m.flush();
+
+    /// Closes every connection politely (best effort: the broker frees the links at once)
+    /// and returns the results in index order.
+    pub fn finish(mut self, control: &Control) -> Vec<SubscriberResult> {
+        for m in self.members.iter_mut().filter(|m| !m.done) {
+            if m.engine.close(None).is_ok() {
+                let _ = m.flush();
+            }
+            m.st.leave(control);
         }
-        m.st.leave(control);
+        let mut results: Vec<SubscriberResult> =
+            self.members.into_iter().map(|m| m.tally.result).collect();
+        results.extend(self.failed_early);
+        results.sort_by_key(|r| r.index);
+        results
     }
-    let mut results: Vec<SubscriberResult> = members.into_iter().map(|m| m.tally.result).collect();
-    results.extend(failed_early);
-    results.sort_by_key(|r| r.index);
-    results
 }
