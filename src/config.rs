@@ -186,6 +186,11 @@ pub struct SimSection {
     /// block is due). An exchange's lines arrive in bursts; a burst also gives segment
     /// offload several blocks per line and side to join into one send.
     pub send_interval_us: u64,
+    /// 0: the market model makes every block. N: it makes the first N live blocks, which
+    /// are then sent again and again in a loop, each re-sealed as the next block of its
+    /// line (sequence number, time, checksum), so the simulator costs a copy a block.
+    /// Reserves N × 1,400 bytes.
+    pub loop_blocks: usize,
 }
 
 impl Default for SimSection {
@@ -198,6 +203,7 @@ impl Default for SimSection {
             block_messages: 24,
             segment_offload: false,
             send_interval_us: 0,
+            loop_blocks: 0,
         }
     }
 }

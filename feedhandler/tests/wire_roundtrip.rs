@@ -3,9 +3,9 @@
 
 use proptest::prelude::*;
 use tickwire_feedhandler::wire::{
-    self, bbo_appendages, checksum, decode_block, reseal, Admin, Best, BlockWriter, Control,
-    ControlEvent, EncodeError, LastSale, Message, OpenInterest, Quote, SeriesMapping, Summary,
-    UnderlyingValue, WireError, HEADER_LEN, MAX_BLOCK,
+    self, bbo_appendages, checksum, decode_block, reseal, reseal_at, Admin, Best, BlockHeader,
+    BlockWriter, Control, ControlEvent, EncodeError, LastSale, Message, OpenInterest, Quote,
+    SeriesMapping, Summary, UnderlyingValue, WireError, HEADER_LEN, MAX_BLOCK,
 };
 use tickwire_record::{OsiSymbol, PutCall};
 
@@ -378,6 +378,24 @@ fn other_denominators_decode_to_the_same_units() {
     x[at + 24..at + 32].copy_from_slice(&452u64.to_le_bytes());
     reseal(&mut x, 7, false).unwrap();
     assert_eq!(first_two(&x)[0], Ok(long_quote()));
+}
+
+#[test]
+fn reseal_at_gives_a_block_a_new_sequence_number_and_time() {
+    let b = one_block(&long_quote());
+    let mut x = b.clone();
+    reseal_at(&mut x, 4_242, 1_790_000_000_123_456_789).unwrap();
+    let h = BlockHeader::parse(&x).expect("the checksum still holds");
+    assert_eq!(h.seq, 4_242);
+    assert_eq!(h.timestamp_ns(), 1_790_000_000_123_456_789);
+    assert!(!h.retransmitted);
+    assert_eq!(
+        first_two(&x)[0],
+        Ok(long_quote()),
+        "the messages are untouched"
+    );
+    assert_eq!(x[HEADER_LEN..], b[HEADER_LEN..]);
+    assert_eq!(reseal_at(&mut x[..5], 1, 0), Err(WireError::Truncated));
 }
 
 #[test]

@@ -15,6 +15,9 @@ use tickwire_feedhandler::wire::{Side, MAX_BLOCK};
 use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 
 use super::feed::LinePlan;
+use loop_pool::LoopPool;
+
+mod loop_pool;
 use crate::config::{FeedConfig, SimSection};
 
 /// Blocks generated per send batch at most (each goes out twice, on A and B).
@@ -87,6 +90,8 @@ pub struct SimDriver {
     start: Instant,
     /// Messages generated so far.
     sent: u64,
+    /// The kept stretch of market sent again in a loop (`[sim] loop_blocks`).
+    pool: Option<LoopPool>,
 }
 
 impl SimDriver {
@@ -135,6 +140,7 @@ impl SimDriver {
             req: [0u8; 512],
             start: Instant::now(),
             sent: 0,
+            pool: (sim.loop_blocks > 0).then(|| LoopPool::new(sim.loop_blocks, feed.lines)),
         })
     }
 
@@ -168,10 +174,20 @@ impl SimDriver {
         loop {
             let mut n = 0;
             while n < self.batch && self.sent < allowed {
-                let b = self.sim.next_block();
-                self.slots[n][..b.bytes.len()].copy_from_slice(b.bytes);
-                self.meta[n] = (b.line, b.bytes.len());
-                self.sent += b.messages as u64;
+                let (line, len, messages) = match &mut self.pool {
+                    Some(p) if p.is_full() => p.next_into(&mut self.slots[n]),
+                    pool => {
+                        let live = pool.is_some() && self.sim.is_live();
+                        let b = self.sim.next_block();
+                        self.slots[n][..b.bytes.len()].copy_from_slice(b.bytes);
+                        if let (true, Some(p)) = (live, pool) {
+                            p.keep(&b);
+                        }
+                        (b.line, b.bytes.len(), b.messages)
+                    }
+                };
+                self.meta[n] = (line, len);
+                self.sent += messages as u64;
                 n += 1;
             }
             if n == 0 {

@@ -197,6 +197,16 @@ impl Sim {
         self.messages
     }
 
+    /// Whether start of day is over on every line (each has sent its series mappings and
+    /// its start-of-day control), so that, barring a configured sequence reset, every
+    /// block from now on is live market data.
+    pub fn is_live(&self) -> bool {
+        self.lines
+            .iter()
+            .zip(&self.uni.by_line)
+            .all(|(st, series)| st.started && st.mapped as usize >= series.len())
+    }
+
     /// The next block, round robin over lines. Never allocates.
     pub fn next_block(&mut self) -> SimBlock<'_> {
         let l = self.cursor;

@@ -142,6 +142,15 @@ pub fn reseal(block: &mut [u8], seq: u32, retransmitted: bool) -> Result<(), Wir
     Ok(())
 }
 
+/// Rewrites the sequence number and timestamp of an encoded original block and recomputes
+/// its checksum (a simulator sending a stretch of its market again, as new blocks).
+pub fn reseal_at(block: &mut [u8], seq: u32, ts_ns: u64) -> Result<(), WireError> {
+    let (raw, _) = RawBlockHeader::mut_from_prefix(block).map_err(|_| WireError::Truncated)?;
+    raw.ts_sec.set((ts_ns / 1_000_000_000) as u32);
+    raw.ts_nsec.set((ts_ns % 1_000_000_000) as u32);
+    reseal(block, seq, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

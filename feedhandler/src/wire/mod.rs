@@ -40,7 +40,7 @@ use std::net::Ipv4Addr;
 pub use decode::{decode_block, decode_message, peek_series, Messages, PeekSeries, Reader};
 pub use encode::{encoded_len, BlockWriter};
 pub use error::{EncodeError, WireError};
-pub use header::{checksum, reseal, BlockHeader, CHECKSUM_OFFSET};
+pub use header::{checksum, reseal, reseal_at, BlockHeader, CHECKSUM_OFFSET};
 pub use message::{
     bbo_appendages, bbo_indicator, category, Admin, Best, Control, ControlEvent, LastSale,
     Message, OpenInterest, Quote, SeriesMapping, Summary, UnderlyingValue,
