@@ -49,9 +49,11 @@ impl Link {
 
     /// Removes queued items whose shared body was overwritten (the link fell a whole
     /// body store behind) and applies the policy to each.
+    #[inline]
     pub(super) fn expire_lost(&mut self, store: &BodyStore) {
         while let Some(&r) = self.queue.front() {
-            if store.get(r, self.cfg.format).is_some() {
+            // No body at or above the front's seq was overwritten: no lookup needed.
+            if r.seq >= store.intact_from() || store.get(r, self.cfg.format).is_some() {
                 return;
             }
             self.queue.pop_front();
