@@ -70,9 +70,10 @@ pub struct Args {
     /// Seconds run before the measured window opens.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
-    /// Threads the subscribers share, each subscriber still on its own connection.
-    /// Default: a thread each up to 16 subscribers, one per core beyond (a thousand
-    /// blocking threads on a small box measure the scheduler, not the appliance).
+    /// Threads the subscribers share in the spread layout, each subscriber still on its
+    /// own connection (giving it makes `--layout auto` spread). Default: a thread each up
+    /// to 16 subscribers, one per core beyond (a thousand blocking threads on a small box
+    /// measure the scheduler, not the appliance).
     #[arg(long, value_name = "K")]
     pub subscriber_threads: Option<usize>,
     /// Where the load runs: `spread` (the simulator and each subscriber thread on their
@@ -87,8 +88,8 @@ pub struct Args {
 /// Where `tickwire bench` runs its simulator and subscribers.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
-    /// `pinned` for an in-process appliance on a box with at least two CPUs and at most
-    /// [`OWN_THREAD_LIMIT`] subscribers; `spread` otherwise.
+    /// `pinned` for an in-process appliance on a box with at least two CPUs, unless
+    /// `--subscriber-threads` asks for threads; `spread` otherwise.
     Auto,
     /// A thread per subscriber (or a few groups) and the simulator's own thread, unpinned.
     Spread,
@@ -206,13 +207,14 @@ fn resolve(target: &str) -> Result<SocketAddr, String> {
 }
 
 /// The layout `--layout` asks for, `auto` resolved: `pinned` for an in-process appliance
-/// with at least two CPUs and at most [`OWN_THREAD_LIMIT`] subscribers (one thread then
-/// serves them all), `spread` otherwise.
+/// with at least two CPUs (unless `--subscriber-threads` asks for threads of their own),
+/// `spread` otherwise.
 fn layout(args: &Args) -> Layout {
     match args.layout {
         Layout::Auto => {
             let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-            if args.target.is_none() && cpus >= 2 && args.subscribers <= OWN_THREAD_LIMIT {
+            let threads = args.subscriber_threads.is_some();
+            if args.target.is_none() && cpus >= 2 && !threads {
                 Layout::Pinned
             } else {
                 Layout::Spread
@@ -478,7 +480,8 @@ fn measure(
         .into_iter()
         .zip(after_busy)
         .map(|((name, b), (_, a))| {
-            let pct = a.saturating_sub(b) as f64 / (seconds * 1e9) * 100.0;
+            // A cycle that straddles the window's ends may count a little past it.
+            let pct = (a.saturating_sub(b) as f64 / (seconds * 1e9) * 100.0).min(100.0);
             (name, (pct * 10.0).round() / 10.0)
         })
         .collect();
