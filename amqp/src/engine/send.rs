@@ -22,13 +22,14 @@ impl Body<'_> {
 }
 
 /// Pre-settled single-frame delivery: part 1's fixed-layout `write_transfer_header`
-/// (32 bytes with our 4-byte tag), written straight into the transmit buffer.
+/// (32 bytes with our 4-byte tag), written on the stack and appended to the transmit
+/// buffer. (Growing the buffer by the largest header first zero-filled 60 bytes through a
+/// call per delivery: about 2% of the fan-out thread with four subscribers.)
 #[inline]
 fn fast_header(buf: &mut Vec<u8>, ch: u16, a: &TransferArgs<'_>, body_len: usize) {
-    let start = buf.len();
-    buf.resize(start + crate::MAX_TRANSFER_HEADER, 0);
+    let mut hdr = [0u8; crate::MAX_TRANSFER_HEADER];
     let r = crate::write_transfer_header(
-        &mut buf[start..],
+        &mut hdr,
         ch,
         a.handle,
         a.delivery_id,
@@ -36,12 +37,9 @@ fn fast_header(buf: &mut Vec<u8>, ch: u16, a: &TransferArgs<'_>, body_len: usize
         body_len,
     );
     match r {
-        Ok(n) => buf.truncate(start + n),
-        Err(_) => {
-            // Unreachable with a 4-byte tag and a frame-bounded body; stay correct anyway.
-            buf.truncate(start);
-            write::transfer_header(buf, ch, a, body_len);
-        }
+        Ok(n) => buf.extend_from_slice(&hdr[..n]),
+        // Unreachable with a 4-byte tag and a frame-bounded body; stay correct anyway.
+        Err(_) => write::transfer_header(buf, ch, a, body_len),
     }
 }
 
