@@ -134,7 +134,12 @@ impl Engine {
     fn enqueue(&mut self, link: LinkId, body: Body<'_>, settled: bool) -> Result<u32, SendError> {
         let len = body.bytes().len();
         let per_frame = self.per_frame();
-        let frames = len.div_ceil(per_frame).max(1);
+        // Nearly every message fits one frame: no division for those.
+        let frames = if len <= per_frame {
+            1
+        } else {
+            len.div_ceil(per_frame)
+        };
         let admit = self.admit(link, len, frames, true)?;
         self.account(link, frames);
         self.write_frames(link, &body, admit.delivery_id, settled, frames, per_frame);
