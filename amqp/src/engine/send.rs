@@ -28,14 +28,7 @@ impl Body<'_> {
 #[inline]
 fn fast_header(buf: &mut Vec<u8>, ch: u16, a: &TransferArgs<'_>, body_len: usize) {
     let mut hdr = [0u8; crate::MAX_TRANSFER_HEADER];
-    let r = crate::write_transfer_header(
-        &mut hdr,
-        ch,
-        a.handle,
-        a.delivery_id,
-        a.tag,
-        body_len,
-    );
+    let r = crate::write_transfer_header(&mut hdr, ch, a.handle, a.delivery_id, a.tag, body_len);
     match r {
         Ok(n) => buf.extend_from_slice(&hdr[..n]),
         // Unreachable with a 4-byte tag and a frame-bounded body; stay correct anyway.
