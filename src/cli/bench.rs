@@ -1,9 +1,11 @@
 //! `tickwire bench`: starts the appliance in-process on private ports and multicast groups
 //! (or points at another AMQP 1.0 broker with `--target`), connects N subscribers of our
-//! own (`tickwire_bench::subscriber`, one connection each, reading the `binary` format;
-//! a thread each, or a few threads sharing many connections), runs
-//! for a set time and reports rates, loss, latency (corrected for coordinated omission),
-//! CPU per stage and the machine. See `docs/bench.md`.
+//! own (`tickwire_bench::subscriber`, one connection each, reading the `binary` format),
+//! runs for a set time and reports rates, loss, latency (corrected for coordinated
+//! omission), CPU per stage and the machine. The load runs on one pinned harness thread
+//! beside the appliance (`--layout pinned`, `super::harness`) or on threads of its own
+//! (`spread`: a thread per subscriber, or a few threads sharing many connections). See
+//! `docs/bench.md`.
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -24,8 +26,8 @@ use crate::config::{Config, FeedSource, ModeChoice};
 /// Arguments of `tickwire bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Number of subscribers, each on its own connection (and thread, up to 16; see
-    /// `--subscriber-threads`).
+    /// Number of subscribers, each on its own connection (in the spread layout also on
+    /// its own thread, up to 16; see `--subscriber-threads` and `--layout`).
     #[arg(long, default_value_t = 1)]
     pub subscribers: usize,
     /// Seconds measured (after the warm-up).
