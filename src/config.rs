@@ -184,12 +184,13 @@ pub struct SimSection {
     pub segment_offload: bool,
     /// Paced, send what is due at most once per this many microseconds (0: as soon as a
     /// block is due). An exchange's lines arrive in bursts; a burst also gives segment
-    /// offload several blocks per line and side to join into one send.
+    /// offload several blocks per line and side to join into one send. A send carries at
+    /// most 4,096 blocks, so an interval holding more at the rate falls behind it.
     pub send_interval_us: u64,
     /// 0: the market model makes every block. N: it makes the first N live blocks, which
     /// are then sent again and again in a loop, each re-sealed as the next block of its
     /// line (sequence number, time, checksum), so the simulator costs a copy a block.
-    /// Reserves N × 1,400 bytes.
+    /// Reserves N × 1,400 bytes; N must be at least `feed.lines` and at most 1,048,576.
     pub loop_blocks: usize,
 }
 

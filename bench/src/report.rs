@@ -142,8 +142,9 @@ pub struct Report {
     pub cpu_seconds: BTreeMap<String, f64>,
     /// CPU per stage as a percentage of one core.
     pub cpu_percent: BTreeMap<String, f64>,
-    /// Busy-polling threads: the share of the window spent in cycles that did work (their
-    /// CPU time is always near 100%, so this is what says which one limits the run).
+    /// The appliance's data-plane runners and the pinned layout's harness: the share of the
+    /// window spent in cycles that did work. A busy-polling thread's CPU time is always
+    /// near 100%, so this is what says which one limits the run.
     pub busy_percent: BTreeMap<String, f64>,
     /// The machine.
     pub machine: Machine,
@@ -265,7 +266,7 @@ impl Report {
             let _ = writeln!(s, "  {k:<14} {v:>7.1}%");
         }
         if !self.busy_percent.is_empty() {
-            let _ = writeln!(s, "busy (% of the window, busy-polling threads):");
+            let _ = writeln!(s, "busy (% of the window in cycles that did work):");
             for (k, v) in &self.busy_percent {
                 let _ = writeln!(s, "  {k:<14} {v:>7.1}%");
             }

@@ -15,7 +15,7 @@ use tickwire_feedhandler::wire::{Side, MAX_BLOCK};
 use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 
 use super::feed::LinePlan;
-use loop_pool::LoopPool;
+use loop_pool::{LoopPool, MAX_LOOP_BLOCKS};
 
 mod loop_pool;
 use crate::config::{FeedConfig, SimSection};
@@ -26,7 +26,8 @@ const BLOCKS_PER_BATCH: usize = 256;
 /// Blocks per batch without segment offload, where a larger batch saves nothing.
 const BLOCKS_PER_PLAIN_BATCH: usize = 32;
 
-/// Most blocks one paced step with a send interval sends.
+/// Most blocks one paced step with a send interval sends: an interval that holds more
+/// than this at the configured rate falls behind the rate.
 const MAX_BURST_BLOCKS: usize = 4096;
 
 /// The longest the thread sleeps between looks at its stop flag.
@@ -98,6 +99,17 @@ impl SimDriver {
     /// Builds the simulator for `feed`'s lines and binds its retransmission service. The
     /// clock that paces it starts now.
     pub fn new(feed: &FeedConfig, sim: &SimSection) -> std::io::Result<SimDriver> {
+        let lines = usize::from(feed.lines);
+        if sim.loop_blocks != 0 && !(lines..=MAX_LOOP_BLOCKS).contains(&sim.loop_blocks) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "sim.loop_blocks must be 0 or {lines}..={MAX_LOOP_BLOCKS} (at least one \
+                     block per line), not {}",
+                    sim.loop_blocks
+                ),
+            ));
+        }
         let cfg = SimConfig {
             seed: sim.seed,
             underlyings: sim.underlyings,
@@ -198,7 +210,7 @@ impl SimDriver {
             self.counters.messages.store(self.sent, Ordering::Relaxed);
             blocks += n;
             // Without an interval one batch a step; with one, what a burst holds may take
-            // several batches, so send them now (bounded, after a long stall).
+            // several batches, so send them now (at most MAX_BURST_BLOCKS).
             if self.interval_ns == 0 || blocks >= MAX_BURST_BLOCKS {
                 break;
             }
@@ -264,16 +276,20 @@ impl SimDriver {
 mod tests {
     use super::*;
 
-    /// Steps a driver for `window` and counts the steps that sent blocks.
-    fn sends_in(interval_us: u64, window: Duration) -> (u64, u64) {
-        tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
-        let feed = FeedConfig {
+    fn feed() -> FeedConfig {
+        FeedConfig {
             lines: 2,
             a_base: std::net::Ipv4Addr::new(239, 203, 7, 0),
             b_base: std::net::Ipv4Addr::new(239, 204, 7, 0),
             retrans: "127.0.0.1:0".parse().unwrap(),
             ..FeedConfig::default()
-        };
+        }
+    }
+
+    /// Steps a driver for `window` and counts the steps that sent blocks.
+    fn sends_in(interval_us: u64, window: Duration) -> (u64, u64) {
+        tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
+        let feed = feed();
         let sim = SimSection {
             rate: 1_000_000,
             send_interval_us: interval_us,
@@ -293,7 +309,7 @@ mod tests {
     #[test]
     fn a_send_interval_gathers_what_is_due_into_fewer_sends() {
         let window = Duration::from_millis(200);
-        // 20 ms apart: at most one send per interval (the first at once), each carrying
+        // 20 ms apart: at most one send per interval (the first after one), each carrying
         // about 20,000 messages' worth of blocks (capped by the batch).
         let (sends, messages) = sends_in(20_000, window);
         assert!((2..=11).contains(&sends), "{sends} sends");
@@ -301,5 +317,23 @@ mod tests {
         // No interval: a send whenever a block is due, hundreds in the same window.
         let (sends, _) = sends_in(0, window);
         assert!(sends > 100, "{sends} sends");
+    }
+
+    #[test]
+    fn a_loop_must_keep_a_block_per_line_and_stay_bounded() {
+        for bad in [1, MAX_LOOP_BLOCKS + 1] {
+            let sim = SimSection {
+                loop_blocks: bad,
+                ..SimSection::default()
+            };
+            let err = SimDriver::new(&feed(), &sim).err().expect("refused");
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("sim.loop_blocks"), "{err}");
+        }
+        let sim = SimSection {
+            loop_blocks: 2,
+            ..SimSection::default()
+        };
+        assert!(SimDriver::new(&feed(), &sim).is_ok());
     }
 }

@@ -16,10 +16,13 @@ struct Kept {
     line: u8,
     messages: u8,
     len: u16,
-    off: u32,
+    off: usize,
     seq: u32,
     ts_ns: u64,
 }
+
+/// Most blocks a pool keeps (about 1.4 GiB of full blocks).
+pub(super) const MAX_LOOP_BLOCKS: usize = 1 << 20;
 
 /// The kept blocks and where the loop is.
 pub(super) struct LoopPool {
@@ -38,6 +41,8 @@ pub(super) struct LoopPool {
 
 impl LoopPool {
     /// An empty pool for `capacity` blocks of `lines` lines; its memory is reserved now.
+    /// `capacity` must be in `lines..=MAX_LOOP_BLOCKS` (the simulator goes round the lines
+    /// in turn, so every line then keeps a block); the driver checks it.
     pub(super) fn new(capacity: usize, lines: u8) -> LoopPool {
         LoopPool {
             bytes: Vec::with_capacity(capacity * MAX_BLOCK),
@@ -58,7 +63,7 @@ impl LoopPool {
     /// Keeps a live block (the pool must not be full yet).
     pub(super) fn keep(&mut self, b: &SimBlock<'_>) {
         debug_assert!(!self.is_full());
-        let off = self.bytes.len() as u32;
+        let off = self.bytes.len();
         self.bytes.extend_from_slice(b.bytes);
         self.blocks.push(Kept {
             line: b.line,
@@ -77,7 +82,9 @@ impl LoopPool {
                 self.blocks[self.blocks.len() - 1].ts_ns,
             );
             let spread = last.saturating_sub(first);
-            self.span_ns = spread + spread / (self.blocks.len() as u64).max(2).saturating_sub(1);
+            let n = self.blocks.len() as u64;
+            // At least a nanosecond a block, so a pass always moves time on.
+            self.span_ns = (spread + spread / n.max(2).saturating_sub(1)).max(n);
             self.round = 1;
         }
     }
@@ -88,7 +95,7 @@ impl LoopPool {
         debug_assert!(self.is_full());
         let k = self.blocks[self.next];
         let len = k.len as usize;
-        let src = &self.bytes[k.off as usize..k.off as usize + len];
+        let src = &self.bytes[k.off..k.off + len];
         slot[..len].copy_from_slice(src);
         let per_line = self.per_line[k.line as usize - 1] as u64;
         let seq = (k.seq as u64 + self.round * per_line) as u32;
