@@ -1,8 +1,10 @@
 //! The embedded simulator thread: the built-in OPRA-style feed sent on the A and B lines
 //! over multicast at a target rate, and the retransmission service beside it.
 //!
-//! This thread stands in for the exchange side, so it is not part of the data plane: it
-//! runs on its own unpinned thread and paces itself with the wall clock.
+//! The simulator stands in for the exchange side, so it is not part of the data plane:
+//! in the embedded default it runs on its own unpinned thread and paces itself with the
+//! wall clock; `tickwire bench --layout pinned` steps the same [`SimDriver`] from its
+//! harness thread instead.
 
 use std::net::{SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,10 +17,10 @@ use tickwire_feedhandler::wire::{Side, MAX_BLOCK};
 use tickwire_transport::{MulticastSender, OutPacket, SenderConfig};
 
 use super::feed::LinePlan;
+use crate::config::{FeedConfig, SimSection};
 use loop_pool::{LoopPool, MAX_LOOP_BLOCKS};
 
 mod loop_pool;
-use crate::config::{FeedConfig, SimSection};
 
 /// Blocks generated per send batch at most (each goes out twice, on A and B).
 const BLOCKS_PER_BATCH: usize = 256;
@@ -310,7 +312,7 @@ mod tests {
     fn a_send_interval_gathers_what_is_due_into_fewer_sends() {
         let window = Duration::from_millis(200);
         // 20 ms apart: at most one send per interval (the first after one), each carrying
-        // about 20,000 messages' worth of blocks (capped by the batch).
+        // about 20,000 messages' worth of blocks (a burst may take several batches).
         let (sends, messages) = sends_in(20_000, window);
         assert!((2..=11).contains(&sends), "{sends} sends");
         assert!(messages > 20_000, "{messages} messages in {sends} sends");
