@@ -135,6 +135,12 @@ pub struct FeedConfig {
     pub retrans: SocketAddr,
     /// Busy-poll the receive sockets instead of sleeping when idle.
     pub busy_poll: bool,
+    /// Receive coalescing (`UDP_GRO`): the kernel may hand over a run of one line's
+    /// datagrams as one buffer, cut back into blocks before the handler sees them. Saves
+    /// most of the kernel's per-datagram receive cost where the sender uses segment
+    /// offload or the NIC coalesces; changes nothing else. Needs Linux 5.0 (warns and
+    /// receives datagram by datagram before that).
+    pub gro: bool,
     /// Capacity of the symbol directory (instruments).
     pub directory_capacity: u32,
     /// How long a retransmission request may go unanswered before the blocks it asked
@@ -155,6 +161,7 @@ impl Default for FeedConfig {
             port_base: 16_000,
             retrans: "127.0.0.1:15999".parse().expect("valid literal"),
             busy_poll: false,
+            gro: true,
             directory_capacity: 2_000_000,
             retrans_timeout_ms: 50,
         }

@@ -74,6 +74,8 @@ struct Outcome {
     got: BTreeMap<u8, Vec<Tick>>,
     counters: FeedCounters,
     sent: SimSummary,
+    /// Datagrams that arrived in buffers the kernel coalesced (`UDP_GRO`).
+    coalesced: u64,
 }
 
 /// What the simulator meant: its first `blocks` clean blocks, normalized.
@@ -110,13 +112,18 @@ fn to_reference_ids(
 }
 
 fn run(seed: u64, faults: &[&str]) -> Outcome {
+    run_with(seed, faults, false)
+}
+
+/// [`run`], the receiver coalescing datagrams (`UDP_GRO`) when `gro` is true.
+fn run_with(seed: u64, faults: &[&str], gro: bool) -> Outcome {
     tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
     eprintln!("seed {seed}, faults {faults:?}");
     let lines = private_lines();
     let a = args(&lines, seed, faults);
     let mut cfg = HandlerConfig::new(LINES);
     cfg.arbiter.start_seq = Some(1); // joined before the start of day
-    let mut rx = Receiver::join(&lines, cfg, 100_000).expect("receiver joins");
+    let mut rx = Receiver::join_with(&lines, cfg, 100_000, gro).expect("receiver joins");
     let stop = AtomicBool::new(false);
     let mut got: BTreeMap<u8, Vec<Tick>> = BTreeMap::new();
     let sent = std::thread::scope(|s| {
@@ -148,6 +155,7 @@ fn run(seed: u64, faults: &[&str]) -> Outcome {
         got,
         counters: rx.handler().counters().clone(),
         sent,
+        coalesced: rx.coalesced,
     }
 }
 
@@ -239,6 +247,27 @@ fn segmented_sends_with_faults() {
     let o = run(37, &f);
     assert_same(&o, "segmented, reorder/dup/corrupt/loss", 37);
     assert!(o.sent.padding > 0, "nothing was padded: {}", o.sent);
+    assert_eq!(o.coalesced, 0, "coalescing is off");
+    let t = o.counters.total();
+    assert!(t.malformed.total() > 20 && t.duplicates > 1_000, "{t:?}");
+}
+
+#[test]
+fn segmented_sends_with_faults_received_coalesced() {
+    // As above, but the receiving socket coalesces (`UDP_GRO`): each segmented send comes
+    // up as one buffer of padded blocks, which the receiver must cut back into the blocks
+    // as sent, faults and all.
+    let mut f = vec!["--segment-offload", "--loss-b", "10000"];
+    f.extend(MIXED_FAULTS);
+    let o = run_with(38, &f, true);
+    assert_same(&o, "coalesced, reorder/dup/corrupt/loss", 38);
+    // About a quarter of the 6,600 datagrams share a send with another of their group.
+    assert!(
+        o.coalesced > 500,
+        "only {} datagrams came coalesced: {}",
+        o.coalesced,
+        o.sent
+    );
     let t = o.counters.total();
     assert!(t.malformed.total() > 20 && t.duplicates > 1_000, "{t:?}");
 }

@@ -112,6 +112,9 @@ pub struct FeedAgent {
     last_stats: Instant,
     last_timeout: Instant,
     unknown_dest: u64,
+    /// Datagrams received, and those of them that came in coalesced buffers.
+    datagrams: u64,
+    coalesced: u64,
     /// Durable publishes waiting for a seq (none without a journal).
     durable: Option<super::durable::FeedEnd>,
 }
@@ -144,6 +147,8 @@ impl FeedAgent {
             last_stats: Instant::now(),
             last_timeout: Instant::now(),
             unknown_dest: 0,
+            datagrams: 0,
+            coalesced: 0,
             durable: None,
         })
     }
@@ -185,13 +190,17 @@ impl FeedAgent {
             handler,
             publisher,
             unknown_dest,
+            coalesced,
+            datagrams,
             ..
         } = self;
         let Ok(batch) = rx.recv_batch() else {
             return 0;
         };
-        let count = batch.len();
+        let mut count = 0;
+        *coalesced += batch.coalesced() as u64;
         for p in batch.iter() {
+            count += 1;
             let Some((line, side)) = plan.locate(p.group, p.port) else {
                 *unknown_dest += 1;
                 continue;
@@ -200,6 +209,7 @@ impl FeedAgent {
             handler.handle_packet(line, side, p.payload, ts, &mut |t| publisher.push(t));
         }
         publisher.flush();
+        *datagrams += count as u64;
         count
     }
 
@@ -241,10 +251,13 @@ impl FeedAgent {
 
     fn publish_stats(&self) {
         let (ticks, unknown) = (self.publisher.ticks, self.unknown_dest);
+        let (datagrams, coalesced) = (self.datagrams, self.coalesced);
         let counters = &self.handler.counters().lines;
         self.stats.update_feed(|f| {
             f.ticks_in = ticks;
             f.unknown_destination = unknown;
+            f.datagrams = datagrams;
+            f.coalesced = coalesced;
             // Same length after the first time: no allocation.
             f.lines.clone_from(counters);
         });

@@ -131,6 +131,12 @@ pub fn start(cfg: &Config) -> Result<Running, String> {
 
     // Receive before the simulator starts, so the start-of-day mappings are not missed.
     let mut rcfg = ReceiverConfig::new(memberships(&cfg.feed));
+    if cfg.feed.gro {
+        // Half the usual slots: one receive then takes at most 2,048 blocks (about 96,000
+        // short quotes), inside the sequencer ring's 131,072 ticks.
+        rcfg = rcfg.with_gro();
+        rcfg.slots = 32;
+    }
     rcfg.timestamps = true;
     let (rx, report) = MulticastReceiver::new(&rcfg).map_err(|e| format!("feed receive: {e}"))?;
     warnings.extend(report.warnings.iter().map(|w| w.to_string()));

@@ -67,6 +67,10 @@ pub struct FeedStats {
     pub ticks_in: u64,
     /// Datagrams whose destination is no configured line.
     pub unknown_destination: u64,
+    /// Datagrams received on the lines' sockets.
+    pub datagrams: u64,
+    /// Of those, the ones the kernel handed over in coalesced buffers (`feed.gro`).
+    pub coalesced: u64,
     /// Per-line counters, as the feed handler keeps them.
     pub lines: Vec<LineCounters>,
 }
@@ -242,6 +246,10 @@ impl StatsBoard {
                 "connections_closed_with_error": fan.closed_with_error,
             },
             "unknown_destination": feed.unknown_destination,
+            "receive": {
+                "datagrams": feed.datagrams,
+                "coalesced": feed.coalesced,
+            },
             "lines": lines,
             "subscribers": fan.subscribers,
             "journal": self.journal(),

@@ -500,6 +500,8 @@ fn measure(
 /// The appliance's own counters at one moment.
 struct Snapshot {
     ticks_in: u64,
+    datagrams: u64,
+    coalesced: u64,
     messages_lost: u64,
     blocks_lost: u64,
     routed: u64,
@@ -515,6 +517,8 @@ fn snapshot(app: &Running) -> Snapshot {
     let stats = app.stats.to_json();
     Snapshot {
         ticks_in: feed.ticks_in,
+        datagrams: feed.datagrams,
+        coalesced: feed.coalesced,
         messages_lost: feed.lines.iter().map(|l| l.messages_lost).sum(),
         blocks_lost: feed.lines.iter().map(|l| l.blocks_lost).sum(),
         routed: fan.ticks_routed,
@@ -537,6 +541,8 @@ fn appliance_figures(b: &Snapshot, a: &Snapshot, secs: f64) -> serde_json::Value
         "threading": a.mode,
         "feed_ticks": d(b.ticks_in, a.ticks_in),
         "feed_ticks_per_second": d(b.ticks_in, a.ticks_in) as f64 / secs,
+        "feed_datagrams": d(b.datagrams, a.datagrams),
+        "feed_datagrams_coalesced": d(b.coalesced, a.coalesced),
         "feed_messages_lost": d(b.messages_lost, a.messages_lost),
         "feed_blocks_lost": d(b.blocks_lost, a.blocks_lost),
         "fanout_ticks_routed": d(b.routed, a.routed),

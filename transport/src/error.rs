@@ -71,6 +71,12 @@ pub enum SetupWarning {
         /// What to do about it.
         fix: &'static str,
     },
+    /// `UDP_GRO` was requested but the kernel refused it (before Linux 5.0): datagrams
+    /// arrive one by one, which costs more per datagram but loses nothing.
+    GroUnavailable {
+        /// The errno of the refusal.
+        errno: i32,
+    },
 }
 
 impl fmt::Display for SetupWarning {
@@ -91,6 +97,11 @@ impl fmt::Display for SetupWarning {
                     "SO_BUSY_POLL unavailable ({status:?}); degrading; fix: {fix}"
                 )
             }
+            SetupWarning::GroUnavailable { errno } => write!(
+                f,
+                "UDP_GRO refused (errno {errno}); datagrams are received one by one; \
+                 fix: a kernel of 5.0 or later"
+            ),
         }
     }
 }

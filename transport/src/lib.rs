@@ -27,6 +27,7 @@ pub use error::{SetupError, SetupWarning};
 pub use multicast::{
     ensure_loopback_multicast, Batch, Membership, MulticastReceiver, MulticastSender, OutPacket,
     Packet, ReceiverConfig, ReceiverReport, SenderConfig, GSO_MAX_SEGMENTS, GSO_MAX_SEGMENT_LEN,
+    MAX_UDP_PAYLOAD,
 };
 pub use sockopt::{probe_busy_poll, BusyPollStatus};
 pub use tcp::{tune_stream, write_vectored, TcpTuning, TuningApplied, WriteProgress};

@@ -163,6 +163,17 @@ fn bad_configs_are_refused_as_our_fault() {
     assert!(matches!(err, Some(SetupError::InvalidConfig(_))), "{err:?}");
     let err = MulticastReceiver::new(&ReceiverConfig::new(vec![])).err();
     assert!(matches!(err, Some(SetupError::InvalidConfig(_))), "{err:?}");
+    // Coalescing into slots too short for a coalesced datagram would truncate them.
+    let mut gro = ReceiverConfig::new(vec![Membership {
+        group: unique_group(8),
+        port: unique_port(8),
+        interface: LO,
+    }]);
+    gro.gro = true;
+    let err = MulticastReceiver::new(&gro).err();
+    assert!(matches!(err, Some(SetupError::InvalidConfig(_))), "{err:?}");
+    gro.slot_size = tickwire_transport::MAX_UDP_PAYLOAD;
+    assert!(MulticastReceiver::new(&gro).is_ok(), "long enough slots");
     let mut cfg = SenderConfig::new(LO);
     cfg.batch = 0;
     assert!(matches!(

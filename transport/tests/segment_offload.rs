@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use tickwire_transport::testing::{unique_group, unique_port};
@@ -16,9 +16,40 @@ const PACKETS: u64 = 4_000;
 
 #[test]
 fn segmented_sends_arrive_in_order_with_zero_padding() {
+    let buffers = segmented_sends(false, 30);
+    assert_eq!(
+        buffers, PACKETS,
+        "one buffer per datagram without coalescing"
+    );
+}
+
+#[test]
+fn coalesced_receive_gives_back_the_datagrams_as_sent() {
+    let buffers = segmented_sends(true, 33);
+    // Each segmented send reaches a coalescing socket as one buffer: far fewer buffers
+    // than datagrams, or coalescing did not happen.
+    assert!(
+        buffers * 4 < PACKETS,
+        "{buffers} buffers for {PACKETS} datagrams: not coalesced"
+    );
+}
+
+/// Sends [`PACKETS`] datagrams of varied lengths to two groups with segment offload and
+/// checks that each arrives once, in order, whole, zero-padded. Returns how many buffers
+/// the receiver took them in.
+fn segmented_sends(gro: bool, id: u8) -> u64 {
     loopback();
-    let (a, b, port) = (unique_group(30), unique_group(31), unique_port(30));
-    let mut rx = lo_receiver(&[(a, port), (b, port + 1)]);
+    let (a, b, port) = (
+        unique_group(id),
+        unique_group(id + 1),
+        unique_port(u16::from(id)),
+    );
+    let groups = [(a, port), (b, port + 1)];
+    let mut rx = if gro {
+        lo_gro_receiver(&groups)
+    } else {
+        lo_receiver(&groups)
+    };
     let sender = std::thread::spawn(move || {
         let mut cfg = SenderConfig::new(LO);
         cfg.segment_offload = true;
@@ -52,34 +83,54 @@ fn segmented_sends_arrive_in_order_with_zero_padding() {
     });
     let mut next: HashMap<u8, u64> = HashMap::new();
     let (mut padded, mut bytes) = (0u64, 0u64);
-    let got = drain(&mut rx, PACKETS as usize, Duration::from_secs(20), |p| {
-        let mut want = [0u8; 1500];
-        let (seq, tag) = (
-            u64::from_le_bytes(p.payload[..8].try_into().unwrap()),
-            p.payload[8],
-        );
-        let len = payload(&mut want, tag, seq);
-        assert!(p.payload.len() >= len, "tag {tag} seq {seq} cut short");
-        check(&p.payload[..len]);
-        assert!(
-            p.payload[len..].iter().all(|&z| z == 0),
-            "padding of tag {tag} seq {seq} is not zero"
-        );
-        assert_eq!(p.group, if tag == 1 { a } else { b }, "group of tag {tag}");
-        let n = next.entry(tag).or_insert(0);
-        assert_eq!(seq, *n, "order on tag {tag}");
-        *n += 1;
-        padded += u64::from(p.payload.len() > len);
-        bytes += p.payload.len() as u64;
-    });
+    let (mut got, mut buffers) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got < PACKETS && Instant::now() < deadline {
+        rx.wait_readable(Duration::from_millis(50)).expect("poll");
+        let batch = rx.recv_batch().expect("recv_batch");
+        buffers += batch.len() as u64;
+        for i in 0..batch.len() {
+            let whole = batch.get(i);
+            assert_eq!(
+                whole.segment_size > 0,
+                gro && whole.payload.len() > whole.segment_size,
+                "segment size {} of a {}-byte buffer",
+                whole.segment_size,
+                whole.payload.len()
+            );
+        }
+        for p in batch.iter() {
+            got += 1;
+            let mut want = [0u8; 1500];
+            let (seq, tag) = (
+                u64::from_le_bytes(p.payload[..8].try_into().unwrap()),
+                p.payload[8],
+            );
+            let len = payload(&mut want, tag, seq);
+            assert!(p.payload.len() >= len, "tag {tag} seq {seq} cut short");
+            check(&p.payload[..len]);
+            assert!(
+                p.payload[len..].iter().all(|&z| z == 0),
+                "padding of tag {tag} seq {seq} is not zero"
+            );
+            assert_eq!(p.group, if tag == 1 { a } else { b }, "group of tag {tag}");
+            let n = next.entry(tag).or_insert(0);
+            assert_eq!(seq, *n, "order on tag {tag}");
+            *n += 1;
+            assert_eq!(p.segment_size, 0, "a datagram as sent is not coalesced");
+            padded += u64::from(p.payload.len() > len);
+            bytes += p.payload.len() as u64;
+        }
+    }
     sender.join().expect("sender thread");
-    assert_eq!(got as u64, PACKETS, "received {got} of {PACKETS}");
+    assert_eq!(got, PACKETS, "received {got} of {PACKETS}");
     // Payload lengths vary (16..=1215 bytes), so a segmented send pads all but its last:
     // no padding at all would mean the datagrams went one by one.
     assert!(
         padded > PACKETS / 2,
         "only {padded} of {PACKETS} datagrams were padded ({bytes} bytes)"
     );
+    buffers
 }
 
 #[test]

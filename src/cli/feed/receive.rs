@@ -26,6 +26,8 @@ pub struct Receiver {
     t0: Instant,
     /// Datagrams received.
     pub packets: u64,
+    /// Of those, the ones that arrived in a buffer the kernel coalesced (`UDP_GRO`).
+    pub coalesced: u64,
     /// Datagrams whose destination is not a line of the plan.
     pub unknown_destination: u64,
 }
@@ -34,6 +36,16 @@ impl Receiver {
     /// Joins both groups of every line of `lines` on its interface. `cfg` sizes the
     /// handler; its directory holds up to `capacity` instruments.
     pub fn join(lines: &LineArgs, cfg: HandlerConfig, capacity: u32) -> Result<Self, String> {
+        Self::join_with(lines, cfg, capacity, false)
+    }
+
+    /// [`Self::join`], with receive coalescing (`UDP_GRO`) on when `gro` is true.
+    pub fn join_with(
+        lines: &LineArgs,
+        cfg: HandlerConfig,
+        capacity: u32,
+        gro: bool,
+    ) -> Result<Self, String> {
         let plan = lines.plan();
         let memberships = (1..=lines.lines)
             .flat_map(|l| [Side::A, Side::B].map(|s| plan.group(l, s)))
@@ -43,8 +55,12 @@ impl Receiver {
                 interface: lines.interface,
             })
             .collect();
-        let (rx, _report) = MulticastReceiver::new(&ReceiverConfig::new(memberships))
-            .map_err(|e| format!("cannot join the lines: {e}"))?;
+        let mut rcfg = ReceiverConfig::new(memberships);
+        if gro {
+            rcfg = rcfg.with_gro();
+        }
+        let (rx, _report) =
+            MulticastReceiver::new(&rcfg).map_err(|e| format!("cannot join the lines: {e}"))?;
         let sock = UdpSocket::bind((lines.interface, 0)).map_err(|e| e.to_string())?;
         sock.set_nonblocking(true).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -56,6 +72,7 @@ impl Receiver {
             reply: vec![0; 64 * 1024],
             t0: Instant::now(),
             packets: 0,
+            coalesced: 0,
             unknown_destination: 0,
         })
     }
@@ -91,8 +108,9 @@ impl Receiver {
             if batch.is_empty() {
                 break;
             }
-            n += batch.len();
+            self.coalesced += batch.coalesced() as u64;
             for p in batch.iter() {
+                n += 1;
                 match self.plan.locate(p.group, p.port) {
                     Some((line, side)) => {
                         self.handler.handle_packet(line, side, p.payload, now, sink)

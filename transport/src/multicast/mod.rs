@@ -49,7 +49,18 @@ pub struct ReceiverConfig {
     pub busy_poll_us: Option<u32>,
     /// Ask for kernel receive timestamps (`SO_TIMESTAMPNS`, CLOCK_REALTIME ns).
     pub timestamps: bool,
+    /// UDP receive coalescing (`UDP_GRO`): the kernel may hand over a run of datagrams of
+    /// one flow and one size (the last may be shorter) as one buffer, which
+    /// [`super::Batch::iter`] cuts back into the datagrams as sent. A GSO send on loopback
+    /// then costs the receiver one buffer instead of one per datagram, and a NIC with GRO
+    /// coalesces the same way. Needs `slot_size` of at least [`MAX_UDP_PAYLOAD`]; where the
+    /// kernel lacks `UDP_GRO` (before 5.0) the receiver warns and takes datagrams one by
+    /// one. Default off.
+    pub gro: bool,
 }
+
+/// The longest UDP payload over IPv4: 65,535 less the IPv4 (20) and UDP (8) headers.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 impl ReceiverConfig {
     /// A config with the defaults above for the given memberships.
@@ -61,7 +72,16 @@ impl ReceiverConfig {
             recv_buffer: 32 << 20,
             busy_poll_us: None,
             timestamps: false,
+            gro: false,
         }
+    }
+
+    /// Turns receive coalescing ([`Self::gro`]) on, with slots of 64 KiB so that a
+    /// coalesced buffer always fits. `slots` is left as it is: each slot now costs 64 KiB.
+    pub fn with_gro(mut self) -> ReceiverConfig {
+        self.gro = true;
+        self.slot_size = 1 << 16;
+        self
     }
 }
 

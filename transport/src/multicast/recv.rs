@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
-use super::ReceiverConfig;
+use super::{ReceiverConfig, MAX_UDP_PAYLOAD};
 use crate::sockopt::{self, BufferKind};
 use crate::{BusyPollStatus, SetupError, SetupWarning};
 
 /// Control-message space per slot, in u64 words (8-byte aligned like `cmsghdr`):
-/// `CMSG_SPACE(sizeof(in_pktinfo) = 12) = 32` bytes for `IP_PKTINFO`, plus
-/// `CMSG_SPACE(sizeof(timespec) = 16) = 32` bytes for `SCM_TIMESTAMPNS`: 64 bytes.
-const CMSG_WORDS: usize = 8;
-const _: () = assert!(CMSG_WORDS * 8 >= 32 + 32);
+/// `CMSG_SPACE(sizeof(in_pktinfo) = 12) = 32` bytes for `IP_PKTINFO`,
+/// `CMSG_SPACE(sizeof(timespec) = 16) = 32` bytes for `SCM_TIMESTAMPNS` and
+/// `CMSG_SPACE(sizeof(int)) = 24` bytes for `UDP_GRO`: 88, rounded up to 96.
+const CMSG_WORDS: usize = 12;
+const _: () = assert!(CMSG_WORDS * 8 >= 32 + 32 + 24);
+
+/// `UDP_GRO` from `<linux/udp.h>` (socket option and control message, level `SOL_UDP`):
+/// receive coalescing on, and the segment size of a coalesced datagram.
+const UDP_GRO: libc::c_int = 104;
 
 /// What the kernel granted when the receiver was set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +275,11 @@ fn validate(cfg: &ReceiverConfig) -> Result<(), SetupError> {
     if cfg.slot_size == 0 || cfg.slot_size > 65_536 {
         return Err(SetupError::InvalidConfig("slot_size must be in 1..=65536"));
     }
+    if cfg.gro && cfg.slot_size < MAX_UDP_PAYLOAD {
+        return Err(SetupError::InvalidConfig(
+            "gro needs slot_size of at least 65507 (a coalesced datagram may be that long)",
+        ));
+    }
     Ok(())
 }
 
@@ -316,6 +326,18 @@ fn open_port_socket(
     if cfg.timestamps {
         sockopt::set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
             .map_err(SetupError::env("SO_TIMESTAMPNS"))?;
+    }
+    if cfg.gro {
+        if let Err(e) = sockopt::set_int(fd, libc::SOL_UDP, UDP_GRO, 1) {
+            let errno = e.raw_os_error().unwrap_or(0);
+            if !report
+                .warnings
+                .iter()
+                .any(|w| matches!(w, SetupWarning::GroUnavailable { .. }))
+            {
+                report.warnings.push(SetupWarning::GroUnavailable { errno });
+            }
+        }
     }
     let granted = sockopt::set_buffer(fd, BufferKind::Recv, cfg.recv_buffer)
         .map_err(SetupError::env("SO_RCVBUF"))?;
@@ -371,10 +393,14 @@ pub struct Packet<'a> {
     pub timestamp_ns: Option<u64>,
     /// The datagram was longer than the slot and was cut (`MSG_TRUNC`).
     pub truncated: bool,
+    /// For a buffer the kernel coalesced (`ReceiverConfig::gro`) as [`Batch::get`] gives
+    /// it: the length of each datagram in it (the last may be shorter). 0 otherwise, and
+    /// on every datagram [`Batch::iter`] yields.
+    pub segment_size: usize,
 }
 
 impl<'a> Batch<'a> {
-    /// Datagrams in the batch.
+    /// Buffers in the batch: datagrams, or runs of them the kernel coalesced (`gro`).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -384,7 +410,8 @@ impl<'a> Batch<'a> {
         self.len == 0
     }
 
-    /// Datagram `i` (`i < len()`; panics otherwise). Parses the control messages.
+    /// Buffer `i` as received (`i < len()`; panics otherwise): one datagram, or with `gro`
+    /// a coalesced run of them (`segment_size` > 0). Parses the control messages.
     pub fn get(&self, i: usize) -> Packet<'a> {
         assert!(
             i < self.len,
@@ -400,7 +427,7 @@ impl<'a> Batch<'a> {
             Ipv4Addr::from(u32::from_be(name.sin_addr.s_addr)),
             u16::from_be(name.sin_port),
         );
-        let (group, timestamp_ns) = parse_cmsgs(&hdr.msg_hdr);
+        let (group, timestamp_ns, segment_size) = parse_cmsgs(&hdr.msg_hdr);
         let socket = usize::from(rx.origin[i]);
         Packet {
             payload: &rx.bufs[start..start + len],
@@ -410,20 +437,73 @@ impl<'a> Batch<'a> {
             socket,
             timestamp_ns,
             truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            segment_size,
         }
     }
 
-    /// Iterates over the datagrams in arrival order (per socket).
+    /// How many of the batch's datagrams arrived in buffers the kernel coalesced.
+    pub fn coalesced(&self) -> usize {
+        (0..self.len)
+            .map(|i| self.get(i))
+            .filter(|p| p.segment_size > 0)
+            .map(|p| p.payload.len().div_ceil(p.segment_size))
+            .sum()
+    }
+
+    /// Iterates over the datagrams as their senders sent them, in arrival order (per
+    /// socket): a buffer the kernel coalesced is cut at its segment size, and each piece
+    /// comes with the buffer's source, group, port and time. No allocation.
     pub fn iter(&self) -> impl Iterator<Item = Packet<'a>> + '_ {
-        (0..self.len).map(move |i| self.get(i))
+        (0..self.len).flat_map(move |i| Segments {
+            whole: self.get(i),
+            at: 0,
+        })
+    }
+}
+
+/// The datagrams of one received buffer (see [`Batch::iter`]).
+struct Segments<'a> {
+    whole: Packet<'a>,
+    at: usize,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = Packet<'a>;
+
+    fn next(&mut self) -> Option<Packet<'a>> {
+        let w = &self.whole;
+        let len = w.payload.len();
+        if w.segment_size == 0 {
+            // One datagram (an empty one included): yielded once.
+            if self.at > 0 {
+                return None;
+            }
+            self.at = 1;
+            return Some(*w);
+        }
+        if self.at >= len {
+            return None;
+        }
+        let end = (self.at + w.segment_size).min(len);
+        let piece = Packet {
+            payload: &w.payload[self.at..end],
+            segment_size: 0,
+            // Only the cut-off tail of a truncated buffer is incomplete.
+            truncated: w.truncated && end == len,
+            ..*w
+        };
+        self.at = end;
+        Some(piece)
     }
 }
 
 /// Walks the control messages of a received header: `IP_PKTINFO` gives the destination
-/// address, `SCM_TIMESTAMPNS` the receive time.
-fn parse_cmsgs(hdr: &libc::msghdr) -> (Ipv4Addr, Option<u64>) {
+/// address, `SCM_TIMESTAMPNS` the receive time, `UDP_GRO` the segment size of a coalesced
+/// buffer.
+fn parse_cmsgs(hdr: &libc::msghdr) -> (Ipv4Addr, Option<u64>, usize) {
     let mut group = Ipv4Addr::UNSPECIFIED;
     let mut ts = None;
+    let mut segment = 0usize;
     // SAFETY: `hdr` was filled by `recvmmsg`: `msg_control` points at this slot's control
     // buffer (still owned by the receiver, borrowed via the batch) and `msg_controllen` is
     // the length the kernel wrote, so the CMSG_* walk stays inside it. Each data read is
@@ -439,9 +519,12 @@ fn parse_cmsgs(hdr: &libc::msghdr) -> (Ipv4Addr, Option<u64>) {
             } else if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
                 let t: libc::timespec = std::ptr::read_unaligned(data.cast());
                 ts = Some(t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64);
+            } else if level == libc::SOL_UDP && kind == UDP_GRO {
+                let size: libc::c_int = std::ptr::read_unaligned(data.cast());
+                segment = usize::try_from(size).unwrap_or(0);
             }
             c = libc::CMSG_NXTHDR(hdr, c);
         }
     }
-    (group, ts)
+    (group, ts, segment)
 }

@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{SenderConfig, GSO_MAX_SEGMENTS, GSO_MAX_SEGMENT_LEN};
+use super::{SenderConfig, GSO_MAX_SEGMENTS, GSO_MAX_SEGMENT_LEN, MAX_UDP_PAYLOAD};
 use crate::sockopt::{self, BufferKind};
 use crate::SetupError;
 
@@ -26,10 +26,6 @@ pub struct OutPacket<'a> {
 /// `SOL_UDP`): the segment size of a GSO send. The libc crate defines it for some Linux
 /// targets only.
 const UDP_SEGMENT: libc::c_int = 103;
-
-/// Largest UDP payload of one IPv4 datagram (65,535 less the IPv4 and UDP headers): the
-/// bound on a segmented send's total.
-const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// Control space of one `UDP_SEGMENT` message in u64 words: `CMSG_SPACE(2)` = 16-byte
 /// header + 2 bytes rounded up to 8 = 24 bytes.
