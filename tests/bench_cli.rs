@@ -181,7 +181,11 @@ fn a_looped_market_reaches_the_subscribers_as_one_unbroken_feed() {
     // appliance receives coalesced (`feed.gro`, on by default) and cuts back into blocks.
     tickwire_transport::testing::enable_loopback_multicast().expect("multicast on lo");
     let cfg = std::env::temp_dir().join(format!("tickwire-loop-{}.toml", std::process::id()));
-    std::fs::write(&cfg, "[sim]\nloop_blocks = 1500\nsend_interval_us = 10000\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[sim]\nloop_blocks = 1500\nsend_interval_us = 10000\n",
+    )
+    .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwire"));
     cmd.args([
         "bench",

@@ -315,16 +315,8 @@ impl Link {
             let dropped = std::mem::take(&mut self.pending_gap);
             return Some(Transmit::Gap { dropped });
         }
-        if let Some(r) = self.queue.pop_front() {
-            if self.queue.is_empty() {
-                // Back to the start of the ring (`clear` resets the head): a link that
-                // keeps up then reuses the same few cache lines instead of walking the
-                // whole pre-sized ring (1 MiB by default), a miss every four items.
-                self.queue.clear();
-            }
-            self.bytes -= self.cost(&r);
-            let body = store.get(r, self.cfg.format)?;
-            self.stats.delivered += 1;
+        if !self.queue.is_empty() {
+            let (r, body) = self.pop_queued(store)?;
             return Some(Transmit::Body {
                 seq: r.seq,
                 instrument: r.instrument,
@@ -333,6 +325,37 @@ impl Link {
             });
         }
         self.poll_conflated(store, latest, enc)
+    }
+
+    /// The next queued body, for a run of sends (`Engine::send_run`): what
+    /// [`Self::poll_transmit`] gives when that is a queued body, and `None` when it would
+    /// give anything else (a detach, a gap marker, a conflated value) or nothing, which
+    /// the caller then takes from `poll_transmit`. Counts the body as delivered.
+    pub fn pop_body<'s>(&mut self, store: &'s BodyStore) -> Option<&'s [u8]> {
+        if self.detach.is_some() || self.pending_gap > 0 {
+            return None;
+        }
+        self.expire_lost(store);
+        if self.detach.is_some() || self.pending_gap > 0 {
+            return None;
+        }
+        self.pop_queued(store).map(|(_, body)| body)
+    }
+
+    /// Takes the front of the queue (whose body [`Self::expire_lost`] has just found
+    /// intact) and counts it delivered.
+    fn pop_queued<'s>(&mut self, store: &'s BodyStore) -> Option<(BodyRef, &'s [u8])> {
+        let r = self.queue.pop_front()?;
+        if self.queue.is_empty() {
+            // Back to the start of the ring (`clear` resets the head): a link that keeps
+            // up then reuses the same few cache lines instead of walking the whole
+            // pre-sized ring (1 MiB by default), a miss every four items.
+            self.queue.clear();
+        }
+        self.bytes -= self.cost(&r);
+        let body = store.get(r, self.cfg.format)?;
+        self.stats.delivered += 1;
+        Some((r, body))
     }
 }
 

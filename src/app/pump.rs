@@ -56,6 +56,13 @@ impl Pumping<'_> {
         // Stop while the engine surely has room for one more item: an item taken off the
         // link's queue counts as delivered, so its send must not fail for lack of room.
         let high = high_water(conn.engine.config().max_pending_bytes);
+        if !must_detach && s.joiner.is_none() && s.keyed.is_none() && s.replay.is_none() {
+            // The common case, a link taking live ticks: its queued bodies go as one run,
+            // the link and its credit looked up once. Gap markers, conflated values and a
+            // detach are left to the loop below.
+            let store = self.store;
+            sent += conn.engine.send_run(s.link, high, || q.pop_body(store));
+        }
         while must_detach
             || (conn.engine.sendable(s.link) > 0 && conn.engine.pending_bytes() < high)
         {

@@ -115,6 +115,83 @@ impl Engine {
         Ok(admit.delivery_id)
     }
 
+    /// Sends a run of pre-settled messages on one sending link, each body (its encoded
+    /// sections) copied into the transmit queue as [`Self::send`] does: `next` is asked for
+    /// the bodies one at a time until it returns `None`, the link's credit or the session's
+    /// window is spent, or the queued bytes reach `high`. Returns how many were sent.
+    ///
+    /// The fan-out's hot path: the link, its credit and the session window are looked up
+    /// once for the whole run rather than once a message, the run's bytes are committed
+    /// at once, and the counters move once. `next` is called only when its body can go,
+    /// so a body it hands over always leaves, provided each is shorter than the room
+    /// between `high` and the engine's `max_pending_bytes` (the caller's bound). A body
+    /// longer than one frame, or than the receiver allows, ends the run and goes (or is
+    /// refused) as [`Self::send`] would send it.
+    pub fn send_run<'b>(
+        &mut self,
+        link: LinkId,
+        high: usize,
+        mut next: impl FnMut() -> Option<&'b [u8]>,
+    ) -> usize {
+        let Ok(admit) = self.admit(link, 0, 1, false) else {
+            return 0;
+        };
+        let budget = self.run_budget(link);
+        let per_frame = self.per_frame();
+        let ch = link.session.0;
+        let run_start = self.out.buf().len();
+        let base = self.out.pending();
+        let mut sent = 0u32;
+        let mut long = None;
+        while sent < budget && base + (self.out.buf().len() - run_start) < high {
+            let Some(body) = next() else { break };
+            let max = admit.peer_max_message;
+            if body.len() > per_frame || (max > 0 && body.len() as u64 > max) {
+                long = Some(body);
+                break;
+            }
+            let id = admit.delivery_id.wrapping_add(sent);
+            let tag = id.to_be_bytes();
+            let args = TransferArgs {
+                handle: link.handle,
+                delivery_id: id,
+                tag: &tag,
+                settled: true,
+                more: false,
+                aborted: false,
+            };
+            let buf = self.out.buf();
+            fast_header(buf, ch, &args, body.len());
+            buf.extend_from_slice(body);
+            sent += 1;
+        }
+        debug_assert!(self.out.buf().len() - run_start + base <= self.cfg.max_pending_bytes);
+        self.out.commit(run_start);
+        if sent > 0 {
+            self.account_run(link, sent);
+        }
+        let mut total = sent as usize;
+        if let Some(body) = long {
+            total += usize::from(self.enqueue(link, Body::Copy(body), true).is_ok());
+        }
+        total
+    }
+
+    /// How many one-frame deliveries `link` may send now: its credit, bounded by the
+    /// session's window. 0 for a link that cannot send.
+    fn run_budget(&self, link: LinkId) -> u32 {
+        let s = self.sessions.get(usize::from(link.session.0));
+        let Some(s) = s.and_then(Option::as_ref) else {
+            return 0;
+        };
+        let credit = s
+            .links
+            .get(link.handle as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |l| l.credit);
+        credit.min(s.remote_incoming_window)
+    }
+
     /// Body bytes per frame: the peer's max-frame (bounded by our pending limit) less the
     /// transfer header.
     fn per_frame(&self) -> usize {
@@ -178,6 +255,26 @@ impl Engine {
             delivery_id: s.next_delivery_id,
             peer_max_message: l.peer_max_message,
         })
+    }
+
+    /// Counts `n` one-frame deliveries on `link`, which [`Self::send_run`] found room for.
+    fn account_run(&mut self, link: LinkId, n: u32) {
+        let s = self.sessions.get_mut(usize::from(link.session.0));
+        let Some(s) = s.and_then(Option::as_mut) else {
+            return;
+        };
+        if let Some(l) = s
+            .links
+            .get_mut(link.handle as usize)
+            .and_then(Option::as_mut)
+        {
+            l.credit -= n;
+            l.delivery_count = l.delivery_count.wrapping_add(n);
+        }
+        s.next_delivery_id = s.next_delivery_id.wrapping_add(n);
+        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(n);
+        s.remote_incoming_window -= n;
+        self.last_tx = self.now;
     }
 
     /// Counts one delivery of `frames` frames on `link`, which [`Self::admit`] allowed.

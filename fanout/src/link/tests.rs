@@ -167,3 +167,26 @@ fn policy_names_parse() {
     assert_eq!(SlowPolicy::from_name("lvq"), None);
     assert_eq!(BodyFormat::from_name("binary"), Some(BodyFormat::Binary));
 }
+
+#[test]
+fn pop_body_gives_queued_bodies_and_leaves_the_rest_to_poll_transmit() {
+    let mut store = BodyStore::new(64, &ENC).unwrap();
+    let mut latest = LatestValues::new(16);
+    let mut l = link(SlowPolicy::Ring, 3, &store);
+    feed(&mut l, &mut store, &mut latest, &[(1, 0), (2, 1)]);
+    let seq = |b: &[u8]| Tick::read_from(b).unwrap().seq.get();
+    assert_eq!(l.pop_body(&store).map(seq), Some(1));
+    // Overflow: 3, 4 and 5 push 2 and 3 out, so a gap marker is due before 4.
+    feed(
+        &mut l,
+        &mut store,
+        &mut latest,
+        &[(3, 2), (4, 0), (5, 1), (6, 2)],
+    );
+    assert!(l.pop_body(&store).is_none(), "a gap marker is not a body");
+    assert_eq!(l.stats().delivered, 1);
+    let rest = drain(&mut l, &store, &latest);
+    assert_eq!(rest, ["G2", "B4", "B5", "B6"]);
+    assert!(l.pop_body(&store).is_none(), "drained");
+    assert!(l.is_idle());
+}
