@@ -24,7 +24,7 @@ use tickwire_amqp::engine::{
     AttachRequest, Config as EngineConfig, Engine, ErrorCondition, Event, LinkId, Role,
 };
 use tickwire_fanout::{
-    BodyStore, LatestValues, Link, LinkConfig, Ring, RingReader, Router, SubId,
+    BodyStore, LatestValues, Link, LinkConfig, Ring, RingReader, Router, SlowPolicy, SubId,
 };
 use tickwire_hw::Agent;
 use tickwire_lvq::{KeyedCursor, LastValueCache};
@@ -41,8 +41,9 @@ use super::pump::Pumping;
 use super::replay::ReplayService;
 use super::replay_link::{join, JoinCtx, Phase, ReplayLink};
 use super::snapshot::{Joiner, CHUNK_VISITS};
-use super::stats::{StatsBoard, SubscriberStats};
+use super::stats::StatsBoard;
 
+mod board;
 mod coalesce;
 mod publish;
 
@@ -147,6 +148,10 @@ pub struct FanoutAgent {
     durable: Option<FanoutEnd>,
     /// Links with a replay in progress (joining is checked only while there are some).
     replaying: usize,
+    /// Whether any link conflates. Only then must `latest` take every tick: a conflating
+    /// link reads it only for instruments it marked, and each mark follows the update of
+    /// the same tick, so values from before the first such link attached are never read.
+    conflating: bool,
     last_stats: Instant,
     ticks_in: u64,
     delivered: u64,
@@ -200,6 +205,7 @@ impl FanoutAgent {
             replay,
             durable,
             replaying: 0,
+            conflating: false,
             last_stats: Instant::now(),
             ticks_in: 0,
             delivered: 0,
@@ -473,7 +479,7 @@ impl FanoutAgent {
     }
 
     fn insert_sub(&mut self, sub: Sub) -> usize {
-        match self.subs.iter().position(Option::is_none) {
+        let slot = match self.subs.iter().position(Option::is_none) {
             Some(i) => {
                 self.subs[i] = Some(sub);
                 i
@@ -482,7 +488,19 @@ impl FanoutAgent {
                 self.subs.push(Some(sub));
                 self.subs.len() - 1
             }
-        }
+        };
+        self.recount_conflating();
+        slot
+    }
+
+    /// Notes whether any link conflates (see `conflating`); called whenever links come
+    /// or go, which is far rarer than ticks.
+    fn recount_conflating(&mut self) {
+        self.conflating = self.subs.iter().flatten().any(|s| {
+            s.queue
+                .as_ref()
+                .is_some_and(|q| q.config().policy == SlowPolicy::Conflate)
+        });
     }
 
     fn remove_link(&mut self, conn: usize, link: LinkId) {
@@ -493,6 +511,7 @@ impl FanoutAgent {
                 }
             }
         }
+        self.recount_conflating();
     }
 
     fn drop_conn(&mut self, slot: usize) {
@@ -509,6 +528,7 @@ impl FanoutAgent {
                 }
             }
         }
+        self.recount_conflating();
     }
 
     fn read_ring(&mut self) -> usize {
@@ -530,6 +550,7 @@ impl FanoutAgent {
                 latest,
                 cache,
                 durable,
+                conflating,
                 ..
             } = self;
             // The cache applies the run with prefetching (one random slot per tick in a
@@ -537,10 +558,14 @@ impl FanoutAgent {
             // publish's placeholder only moves the cache's `last_seq` on.
             let run = &batch[..rb.n];
             let mut next = 0;
+            let conflating = *conflating;
             cache.update_batch_with(run, |t, _| {
-                // The fan-out's own latest-value table is another random slot per tick.
-                if let Some(ahead) = run.get(next + LastValueCache::PREFETCH_DISTANCE) {
-                    latest.prefetch(ahead.instrument.get());
+                // The fan-out's own latest-value table is another random slot per tick,
+                // kept only while a link conflates.
+                if conflating {
+                    if let Some(ahead) = run.get(next + LastValueCache::PREFETCH_DISTANCE) {
+                        latest.prefetch(ahead.instrument.get());
+                    }
                 }
                 next += 1;
                 if is_placeholder(t) {
@@ -550,7 +575,9 @@ impl FanoutAgent {
                     }
                     return;
                 }
-                latest.update(t);
+                if conflating {
+                    latest.update(t);
+                }
                 for id in router.route(t.instrument.get()) {
                     let slot = by_route.get(id.index()).copied().unwrap_or(u32::MAX);
                     if let Some(Some(s)) = subs.get_mut(slot as usize) {
@@ -646,50 +673,6 @@ impl FanoutAgent {
                 }
             }
         }
-    }
-
-    /// Writes the fan-out figures into the console board, in place: the subscriber rows
-    /// and their strings are reused, so after the first call this allocates only when a
-    /// link or a longer address appears (`tests/data_path_alloc.rs`).
-    fn publish_stats(&mut self) {
-        let tail = self.reader.cursor().saturating_sub(1);
-        let conns = self.conns.iter().flatten().count() as u64;
-        let (subs, all) = (&self.subs, &self.conns);
-        let (ticks, delivered, lapped) = (self.ticks_in, self.delivered, self.lapped);
-        let closed_with_error = self.closed_with_error;
-        self.stats.update_fanout(|f| {
-            f.ticks_routed = ticks;
-            f.delivered = delivered;
-            f.lapped = lapped;
-            f.connections = conns;
-            f.closed_with_error = closed_with_error;
-            f.seq = tail;
-            let mut n = 0;
-            for s in subs.iter().flatten() {
-                let Some(q) = s.queue.as_ref() else { continue };
-                if f.subscribers.len() == n {
-                    f.subscribers.push(SubscriberStats::default());
-                }
-                let row = &mut f.subscribers[n];
-                n += 1;
-                row.address.clone_from(&s.address);
-                match all.get(s.conn).and_then(Option::as_ref) {
-                    Some(c) => row.peer.clone_from(&c.peer),
-                    None => row.peer.clear(),
-                }
-                let st = q.stats();
-                row.format = q.config().format.name();
-                row.policy = q.config().policy.name();
-                row.delivered = st.delivered + s.replay.as_ref().map_or(0, |r| r.sent());
-                row.dropped = st.dropped;
-                row.conflated = st.conflated;
-                row.gaps = st.gaps;
-                row.queue_bytes = st.queue_bytes as u64;
-                row.lag = st.lag(tail);
-                row.replay = s.replay.as_ref().map_or("", |r| r.phase.name());
-            }
-            f.subscribers.truncate(n);
-        });
     }
 }
 
