@@ -288,3 +288,54 @@ fn malformed_messages_are_counted_and_the_rest_kept() {
     assert_eq!(e, Err(WireError::BadChecksum));
     assert_eq!((c.malformed.get(WireError::BadChecksum), ticks), (1, 1));
 }
+
+#[test]
+fn blocks_are_walked_ahead_only_once_the_tables_outgrow_the_cache() {
+    use tickwire_feedhandler::normalize::PREFETCH_FROM_SERIES;
+    let n_series = PREFETCH_FROM_SERIES;
+    let dir = Directory::with_capacity(n_series + 16);
+    let cfg = NormalizerConfig {
+        lines: 1,
+        initial_series_per_line: 1024,
+        max_series_index: n_series + 16,
+        underlyings: 4,
+    };
+    let mut n = Normalizer::new(dir, cfg);
+    let mut c = LineCounters::default();
+    let osis: Vec<String> = (0..n_series)
+        .map(|i| format!("SPY261218C{:08}", 1000 + i * 5))
+        .collect();
+    let mut seq = 1;
+    // Mapping the same indexes again and again is no new series: more mappings than the
+    // threshold, still below it.
+    let again: Vec<Message<'_>> = (0..30).map(|k| mapping(k, &osis[k as usize])).collect();
+    for _ in 0..=PREFETCH_FROM_SERIES / 30 {
+        n.handle_block(1, &block(&again, seq, false), RECV, &mut c, &mut |_| {})
+            .expect("mappings");
+        seq += 1;
+    }
+    assert!(!n.prefetching(), "30 series, mapped over and over");
+    let mut mapped = 0;
+    for chunk in osis.chunks(30) {
+        // The first chunk maps the same 30 indexes again.
+        let new = mapped.max(30);
+        assert_eq!(n.prefetching(), new >= PREFETCH_FROM_SERIES, "{mapped}");
+        let msgs: Vec<Message<'_>> = chunk
+            .iter()
+            .enumerate()
+            .map(|(k, o)| mapping(mapped + k as u32, o))
+            .collect();
+        n.handle_block(1, &block(&msgs, seq, false), RECV, &mut c, &mut |_| {})
+            .expect("mappings");
+        seq += 1;
+        mapped += chunk.len() as u32;
+    }
+    assert!(n.prefetching(), "{mapped} series mapped");
+    let mut ticks = Vec::new();
+    let b = block(&[Message::LongQuote(quote(7, false))], seq, false);
+    n.handle_block(1, &b, RECV, &mut c, &mut |t| ticks.push(t))
+        .expect("quote");
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(ticks[0].instrument.get(), n.instrument(1, 7).unwrap());
+    assert_eq!(c.unknown_series, 0);
+}
