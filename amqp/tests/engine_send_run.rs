@@ -4,26 +4,8 @@
 
 mod engine_common;
 
-use engine_common::{Pair, Rng};
-use tickwire_amqp::engine::{Config, Event, LinkId, Role};
-
-/// A pair with a receiving client link holding `credit`; returns the server's link.
-fn ready(client: Config, credit: u32) -> (Pair, LinkId) {
-    let mut p = Pair::new(client, Config::server("s"));
-    let (cs, _) = p.open_and_begin();
-    let (cl, sl) = p.attach(cs, "sub", Role::Receiver);
-    p.client.grant_credit(cl, credit, false).unwrap();
-    p.pump();
-    p.take_client_events();
-    (p, sl)
-}
-
-/// Everything the server has queued to send, taken off its queue.
-fn drain(p: &mut Pair) -> Vec<u8> {
-    let mut out = Vec::new();
-    p.server.poll_transmit(&mut out);
-    out
-}
+use engine_common::{receiving, take_server_output, Rng};
+use tickwire_amqp::engine::{Config, Event};
 
 fn bodies(events: &[Event]) -> Vec<Vec<u8>> {
     events
@@ -43,9 +25,13 @@ const NO_BOUND: usize = usize::MAX;
 
 #[test]
 fn a_run_puts_on_the_wire_what_one_send_a_message_does() {
-    let (mut a, la) = ready(Config::client("c"), 100_000);
-    let (mut b, lb) = ready(Config::client("c"), 100_000);
-    assert_eq!(drain(&mut a), drain(&mut b), "twins start alike");
+    let (mut a, la) = receiving(Config::client("c"), 100_000);
+    let (mut b, lb) = receiving(Config::client("c"), 100_000);
+    assert_eq!(
+        take_server_output(&mut a),
+        take_server_output(&mut b),
+        "twins start alike"
+    );
     let mut rng = Rng(0x0dd_f00d);
     let mut all = Vec::new();
     for round in 0..300 {
@@ -64,7 +50,7 @@ fn a_run_puts_on_the_wire_what_one_send_a_message_does() {
             .server
             .send_run(lb, NO_BOUND, || it.next().map(Vec::as_slice));
         assert_eq!(sent, n, "round {round}: the whole run went");
-        let (wa, wb) = (drain(&mut a), drain(&mut b));
+        let (wa, wb) = (take_server_output(&mut a), take_server_output(&mut b));
         assert_eq!(wa, wb, "output differs in round {round}");
         // Both clients take what came, and their flow frames reopen the session windows.
         a.client.handle_input(&wa, a.now);
@@ -80,7 +66,7 @@ fn a_run_puts_on_the_wire_what_one_send_a_message_does() {
 
 #[test]
 fn a_run_stops_at_the_credit_and_takes_no_body_it_cannot_send() {
-    let (mut p, l) = ready(Config::client("c"), 5);
+    let (mut p, l) = receiving(Config::client("c"), 5);
     let mut asked = 0;
     let sent = p.server.send_run(l, NO_BOUND, || {
         asked += 1;
@@ -99,7 +85,7 @@ fn a_run_stops_at_the_credit_and_takes_no_body_it_cannot_send() {
 
 #[test]
 fn a_run_stops_at_the_bound_on_queued_bytes() {
-    let (mut p, l) = ready(Config::client("c"), 1_000);
+    let (mut p, l) = receiving(Config::client("c"), 1_000);
     let body = [9u8; 100];
     // Each message is its body and a transfer header of about 30 bytes: below 1,000
     // queued bytes there is room for 8, and the 8th crosses the bound.
@@ -121,7 +107,7 @@ fn a_run_stops_at_the_bound_on_queued_bytes() {
 fn a_body_longer_than_a_frame_ends_the_run_and_goes_in_several() {
     let mut tiny = Config::client("c");
     tiny.max_frame_size = 512;
-    let (mut p, l) = ready(tiny, 10);
+    let (mut p, l) = receiving(tiny, 10);
     let long: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
     let run = [vec![1u8; 100], long.clone(), vec![2u8; 100]];
     let mut it = run.iter();
@@ -139,7 +125,7 @@ fn a_body_longer_than_a_frame_ends_the_run_and_goes_in_several() {
 fn a_run_stops_at_the_session_window() {
     let mut narrow = Config::client("c");
     narrow.incoming_window = 7;
-    let (mut p, l) = ready(narrow, 1_000);
+    let (mut p, l) = receiving(narrow, 1_000);
     let mut asked = 0;
     let sent = p.server.send_run(l, NO_BOUND, || {
         asked += 1;

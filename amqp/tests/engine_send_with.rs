@@ -4,26 +4,8 @@
 
 mod engine_common;
 
-use engine_common::{Pair, Rng};
-use tickwire_amqp::engine::{Config, Event, LinkId, Role, SendError};
-
-/// A pair with a receiving client link holding `credit`; returns the server's link.
-fn ready(client: Config, credit: u32) -> (Pair, LinkId) {
-    let mut p = Pair::new(client, Config::server("s"));
-    let (cs, _) = p.open_and_begin();
-    let (cl, sl) = p.attach(cs, "sub", Role::Receiver);
-    p.client.grant_credit(cl, credit, false).unwrap();
-    p.pump();
-    p.take_client_events();
-    (p, sl)
-}
-
-/// Everything the server has queued to send, taken off its queue.
-fn drain(p: &mut Pair) -> Vec<u8> {
-    let mut out = Vec::new();
-    p.server.poll_transmit(&mut out);
-    out
-}
+use engine_common::{receiving, take_server_output, Rng};
+use tickwire_amqp::engine::{Config, Event, SendError};
 
 fn bodies(events: &[Event]) -> Vec<(Vec<u8>, bool)> {
     events
@@ -37,9 +19,13 @@ fn bodies(events: &[Event]) -> Vec<(Vec<u8>, bool)> {
 
 #[test]
 fn the_wire_is_the_same_as_send() {
-    let (mut a, la) = ready(Config::client("c"), 10_000);
-    let (mut b, lb) = ready(Config::client("c"), 10_000);
-    assert_eq!(drain(&mut a), drain(&mut b), "twins start alike");
+    let (mut a, la) = receiving(Config::client("c"), 10_000);
+    let (mut b, lb) = receiving(Config::client("c"), 10_000);
+    assert_eq!(
+        take_server_output(&mut a),
+        take_server_output(&mut b),
+        "twins start alike"
+    );
     let mut rng = Rng(0x5eed_cafe);
     for i in 0..2_000 {
         let len = 1 + rng.below(600) as usize;
@@ -58,13 +44,13 @@ fn the_wire_is_the_same_as_send() {
             .expect("send_with");
         assert_eq!(ia, ib, "delivery ids agree");
         if i % 37 == 0 {
-            let (wa, wb) = (drain(&mut a), drain(&mut b));
+            let (wa, wb) = (take_server_output(&mut a), take_server_output(&mut b));
             assert!(!wa.is_empty());
             assert_eq!(wa, wb, "output differs after message {i}");
             b.client.handle_input(&wb, b.now);
         }
     }
-    let (wa, wb) = (drain(&mut a), drain(&mut b));
+    let (wa, wb) = (take_server_output(&mut a), take_server_output(&mut b));
     assert_eq!(wa, wb);
     b.client.handle_input(&wb, b.now);
     b.collect();
@@ -76,23 +62,23 @@ fn the_wire_is_the_same_as_send() {
 #[test]
 fn refusals_write_nothing() {
     // No credit.
-    let (mut p, l) = ready(Config::client("c"), 0);
+    let (mut p, l) = receiving(Config::client("c"), 0);
     let r = p
         .server
         .send_with(l, 64, true, |_| panic!("must not encode"));
     assert_eq!(r, Err(SendError::NoCredit));
-    assert!(drain(&mut p).is_empty());
+    assert!(take_server_output(&mut p).is_empty());
 
     // Over the receiver's max-message-size: checked on the real length, not the bound.
     let mut small = Config::client("c");
     small.max_message_size = 100;
-    let (mut p, l) = ready(small, 10);
+    let (mut p, l) = receiving(small, 10);
     let fits = p.server.send_with(l, 400, true, |out| {
         out[..100].fill(7);
         100
     });
     assert!(fits.is_ok(), "100 bytes fit although the bound is 400");
-    assert!(!drain(&mut p).is_empty());
+    assert!(!take_server_output(&mut p).is_empty());
     let credit = p.server.credit(l);
     let r = p.server.send_with(l, 400, true, |out| {
         out[..101].fill(7);
@@ -100,7 +86,7 @@ fn refusals_write_nothing() {
     });
     assert_eq!(r, Err(SendError::TooLarge));
     assert!(
-        drain(&mut p).is_empty(),
+        take_server_output(&mut p).is_empty(),
         "a refused body leaves nothing queued"
     );
     assert_eq!(p.server.credit(l), credit, "and takes no credit");
@@ -110,7 +96,7 @@ fn refusals_write_nothing() {
 fn a_bound_over_one_frame_goes_out_in_several() {
     let mut tiny = Config::client("c");
     tiny.max_frame_size = 512;
-    let (mut p, l) = ready(tiny, 10);
+    let (mut p, l) = receiving(tiny, 10);
     let body: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
     p.server
         .send_with(l, 2000, true, |out| {

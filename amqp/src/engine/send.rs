@@ -111,7 +111,7 @@ impl Engine {
         let size = (at - start + n) as u32;
         buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
         self.out.commit(start);
-        self.account(link, 1);
+        self.account(link, 1, 1);
         Ok(admit.delivery_id)
     }
 
@@ -168,7 +168,7 @@ impl Engine {
         debug_assert!(self.out.buf().len() - run_start + base <= self.cfg.max_pending_bytes);
         self.out.commit(run_start);
         if sent > 0 {
-            self.account_run(link, sent);
+            self.account(link, sent, sent);
         }
         let mut total = sent as usize;
         if let Some(body) = long {
@@ -211,7 +211,7 @@ impl Engine {
             len.div_ceil(per_frame)
         };
         let admit = self.admit(link, len, frames, true)?;
-        self.account(link, frames);
+        self.account(link, 1, frames as u32);
         self.write_frames(link, &body, admit.delivery_id, settled, frames, per_frame);
         Ok(admit.delivery_id)
     }
@@ -257,8 +257,9 @@ impl Engine {
         })
     }
 
-    /// Counts `n` one-frame deliveries on `link`, which [`Self::send_run`] found room for.
-    fn account_run(&mut self, link: LinkId, n: u32) {
+    /// Counts `deliveries` deliveries of `frames` frames in all on `link`, which
+    /// [`Self::admit`] (and, for a run, [`Self::run_budget`]) allowed.
+    fn account(&mut self, link: LinkId, deliveries: u32, frames: u32) {
         let s = self.sessions.get_mut(usize::from(link.session.0));
         let Some(s) = s.and_then(Option::as_mut) else {
             return;
@@ -268,32 +269,12 @@ impl Engine {
             .get_mut(link.handle as usize)
             .and_then(Option::as_mut)
         {
-            l.credit -= n;
-            l.delivery_count = l.delivery_count.wrapping_add(n);
+            l.credit -= deliveries;
+            l.delivery_count = l.delivery_count.wrapping_add(deliveries);
         }
-        s.next_delivery_id = s.next_delivery_id.wrapping_add(n);
-        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(n);
-        s.remote_incoming_window -= n;
-        self.last_tx = self.now;
-    }
-
-    /// Counts one delivery of `frames` frames on `link`, which [`Self::admit`] allowed.
-    fn account(&mut self, link: LinkId, frames: usize) {
-        let s = self.sessions.get_mut(usize::from(link.session.0));
-        let Some(s) = s.and_then(Option::as_mut) else {
-            return;
-        };
-        if let Some(l) = s
-            .links
-            .get_mut(link.handle as usize)
-            .and_then(Option::as_mut)
-        {
-            l.credit -= 1;
-            l.delivery_count = l.delivery_count.wrapping_add(1);
-        }
-        s.next_delivery_id = s.next_delivery_id.wrapping_add(1);
-        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(frames as u32);
-        s.remote_incoming_window -= frames as u32;
+        s.next_delivery_id = s.next_delivery_id.wrapping_add(deliveries);
+        s.next_outgoing_id = s.next_outgoing_id.wrapping_add(frames);
+        s.remote_incoming_window -= frames;
         self.last_tx = self.now;
     }
 

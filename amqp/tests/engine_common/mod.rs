@@ -153,6 +153,25 @@ impl Pair {
     }
 }
 
+/// A pair with one session and a receiving client link holding `credit`; returns the
+/// pair and the server's (sending) end of the link.
+pub fn receiving(client: Config, credit: u32) -> (Pair, LinkId) {
+    let mut p = Pair::new(client, Config::server("s"));
+    let (cs, _) = p.open_and_begin();
+    let (cl, sl) = p.attach(cs, "sub", Role::Receiver);
+    p.client.grant_credit(cl, credit, false).unwrap();
+    p.pump();
+    p.take_client_events();
+    (p, sl)
+}
+
+/// Everything the server has queued to send, taken off its queue.
+pub fn take_server_output(p: &mut Pair) -> Vec<u8> {
+    let mut out = Vec::new();
+    p.server.poll_transmit(&mut out);
+    out
+}
+
 /// Server -> client through the vectored path, in two partial writes to exercise advance.
 fn server_to_client(server: &mut Engine, client: &mut Engine, now: Instant) -> usize {
     let mut flat = Vec::new();
