@@ -48,9 +48,23 @@ impl Link {
     }
 
     /// Removes queued items whose shared body was overwritten (the link fell a whole
-    /// body store behind) and applies the policy to each.
-    #[inline]
+    /// body store behind) and applies the policy to each. Called for every tick and every
+    /// delivery, so the common case, nothing overwritten, is one comparison inline.
+    #[inline(always)]
     pub(super) fn expire_lost(&mut self, store: &BodyStore) {
+        if self
+            .queue
+            .front()
+            .is_some_and(|r| r.seq < store.intact_from())
+        {
+            self.expire_overwritten(store);
+        }
+    }
+
+    /// [`Self::expire_lost`] once the front's body may have been overwritten.
+    #[cold]
+    #[inline(never)]
+    fn expire_overwritten(&mut self, store: &BodyStore) {
         while let Some(&r) = self.queue.front() {
             // No body at or above the front's seq was overwritten: no lookup needed.
             if r.seq >= store.intact_from() || store.get(r, self.cfg.format).is_some() {
