@@ -43,6 +43,7 @@ pub use config::{Authenticator, ClientAuth, Config, SaslPolicy, Side};
 #[doc(hidden)]
 pub use fuzzing::drive_server;
 pub use link::{LinkSpec, SPARE_BUFFERS, SPARE_BUFFER_BYTES};
+pub use send::RUN_BODY_MAX;
 #[doc(hidden)]
 pub use transfer::quick_agrees;
 pub use types::{

@@ -142,3 +142,31 @@ fn a_run_stops_at_the_session_window() {
     let again = p.server.send_run(l, NO_BOUND, || Some(&[5u8; 10][..]));
     assert!(again > 0, "the window reopened");
 }
+
+#[test]
+fn a_run_never_queues_past_the_engines_limit() {
+    let mut wide = Config::client("c");
+    wide.incoming_window = u32::MAX;
+    let (mut p, l) = receiving(wide, 1 << 20);
+    let limit = p.server.config().max_pending_bytes;
+    let body = [6u8; 200];
+    // No bound of the caller's: the engine's own limit stops the run, with credit and
+    // window to spare.
+    let before = (p.server.sendable(l), p.server.credit(l));
+    let sent = p.server.send_run(l, NO_BOUND, || Some(&body[..]));
+    assert!(sent > 0, "{before:?}");
+    assert!(
+        p.server.sendable(l) > 0,
+        "stopped by credit or window, not by the limit"
+    );
+    assert!(
+        p.server.pending_bytes() <= limit,
+        "{} queued past the limit of {limit}",
+        p.server.pending_bytes()
+    );
+    assert_eq!(
+        p.server.send(l, &body, true).map(|_| ()),
+        Ok(()),
+        "room for one more"
+    );
+}

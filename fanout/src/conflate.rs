@@ -54,6 +54,17 @@ impl LatestValues {
             *t = *tick;
         }
     }
+
+    /// [`Self::update`], unless the table already holds a later tick of the instrument:
+    /// for ticks read again out of order (a replaying link joining live).
+    #[inline]
+    pub fn update_if_newer(&mut self, tick: &Tick) {
+        if let Some(t) = self.ticks.get_mut(tick.instrument.get() as usize) {
+            if tick.seq.get() > t.seq.get() {
+                *t = *tick;
+            }
+        }
+    }
 }
 
 impl LatestValue for LatestValues {
@@ -158,5 +169,28 @@ mod tests {
         });
         assert_eq!(l.latest(1).unwrap().seq.get(), 3);
         assert!(l.latest(99).is_none());
+    }
+
+    #[test]
+    fn a_tick_read_again_never_replaces_a_later_one() {
+        let t = |seq: u64, instrument: u32| Tick {
+            seq: seq.into(),
+            instrument: instrument.into(),
+            ..Tick::default()
+        };
+        let mut l = LatestValues::new(4);
+        l.update_if_newer(&t(5, 2));
+        assert_eq!(l.latest(2).unwrap().seq.get(), 5, "an empty slot takes it");
+        l.update_if_newer(&t(4, 2));
+        l.update_if_newer(&t(5, 2));
+        assert_eq!(
+            l.latest(2).unwrap().seq.get(),
+            5,
+            "older and equal ones do not"
+        );
+        l.update_if_newer(&t(6, 2));
+        assert_eq!(l.latest(2).unwrap().seq.get(), 6);
+        l.update_if_newer(&t(7, Tick::NO_INSTRUMENT));
+        assert!(l.latest(3).is_none());
     }
 }

@@ -198,15 +198,19 @@ impl FeedAgent {
             return 0;
         };
         let mut count = 0;
-        *coalesced += batch.coalesced() as u64;
-        for p in batch.iter() {
-            count += 1;
-            let Some((line, side)) = plan.locate(p.group, p.port) else {
-                *unknown_dest += 1;
-                continue;
-            };
-            let ts = p.timestamp_ns.unwrap_or(now_ns);
-            handler.handle_packet(line, side, p.payload, ts, &mut |t| publisher.push(t));
+        for i in 0..batch.len() {
+            // One parse of the buffer's control messages, then its datagrams as sent.
+            let whole = batch.get(i);
+            *coalesced += whole.coalesced() as u64;
+            for p in whole.datagrams() {
+                count += 1;
+                let Some((line, side)) = plan.locate(p.group, p.port) else {
+                    *unknown_dest += 1;
+                    continue;
+                };
+                let ts = p.timestamp_ns.unwrap_or(now_ns);
+                handler.handle_packet(line, side, p.payload, ts, &mut |t| publisher.push(t));
+            }
         }
         publisher.flush();
         *datagrams += count as u64;

@@ -14,7 +14,7 @@
 //!   the link is detached without an error.
 
 use crossbeam_channel::{Receiver, Sender};
-use tickwire_fanout::{BodyStore, Link, Ring, Router, SubId};
+use tickwire_fanout::{BodyStore, LatestValues, Link, Ring, Router, SlowPolicy, SubId};
 use tickwire_record::Tick;
 
 use super::attach::ReplaySpec;
@@ -236,6 +236,10 @@ pub struct JoinCtx<'a> {
     pub router: &'a mut Router,
     /// The shared body store.
     pub store: &'a mut BodyStore,
+    /// The latest-value table conflating links read: ticks routed before the first
+    /// conflating link attached were not written to it, so a conflating link that joins
+    /// writes the ticks it reads again before it may mark them.
+    pub latest: &'a mut LatestValues,
     /// The encoder.
     pub enc: &'a TickEncoder,
     /// Scratch for ring reads.
@@ -259,6 +263,7 @@ pub fn join(
     r.phase = Phase::Live;
     r.min_seq = next;
     let mut reader = ctx.ring.reader_from(next);
+    let conflating = queue.config().policy == SlowPolicy::Conflate;
     while reader.cursor() < ctx.routed_to {
         let want = (ctx.routed_to - reader.cursor()).min(ctx.batch.len() as u64) as usize;
         let rb = reader.read(&mut ctx.batch[..want]);
@@ -288,6 +293,9 @@ pub fn join(
             }
             let wanted = ctx.router.subscribers(t.instrument.get()).contains(&route);
             if wanted && r.admit(t) {
+                if conflating {
+                    ctx.latest.update_if_newer(t);
+                }
                 queue.handle_tick(t, ctx.store, ctx.enc);
             }
         }

@@ -150,7 +150,8 @@ pub struct FanoutAgent {
     replaying: usize,
     /// Whether any link conflates. Only then must `latest` take every tick: a conflating
     /// link reads it only for instruments it marked, and each mark follows the update of
-    /// the same tick, so values from before the first such link attached are never read.
+    /// the same tick (here, or in `replay_link::join` for ticks a joining link reads
+    /// again), so values from before the first such link attached are never read.
     conflating: bool,
     last_stats: Instant,
     ticks_in: u64,
@@ -457,6 +458,7 @@ impl FanoutAgent {
                         routed_to: self.reader.cursor(),
                         router: &mut self.router,
                         store: &mut self.store,
+                        latest: &mut self.latest,
                         enc: &self.enc,
                         batch: &mut self.batch,
                         service,

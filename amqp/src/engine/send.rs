@@ -7,6 +7,10 @@ use super::types::{LinkId, Role, SendError, SharedBody};
 use super::write::{self, TransferArgs, TRANSFER_HEADER_MAX};
 use super::{Engine, Phase};
 
+/// Longest body [`Engine::send_run`] copies within a run (an encoded tick is a few hundred
+/// bytes); a longer one ends the run and goes through [`Engine::send`]'s checks.
+pub const RUN_BODY_MAX: usize = 4096;
+
 enum Body<'a> {
     Copy(&'a [u8]),
     Shared(&'a Arc<[u8]>),
@@ -122,11 +126,11 @@ impl Engine {
     ///
     /// The fan-out's hot path: the link, its credit and the session window are looked up
     /// once for the whole run rather than once a message, the run's bytes are committed
-    /// at once, and the counters move once. `next` is called only when its body can go,
-    /// so a body it hands over always leaves, provided each is shorter than the room
-    /// between `high` and the engine's `max_pending_bytes` (the caller's bound). A body
-    /// longer than one frame, or than the receiver allows, ends the run and goes (or is
-    /// refused) as [`Self::send`] would send it.
+    /// at once, and the counters move once. `next` is called only when its body can go:
+    /// `high` is lowered, if need be, so that a body of up to [`RUN_BODY_MAX`] bytes still
+    /// fits below the engine's `max_pending_bytes`. A longer body (or one longer than a
+    /// frame, or than the receiver allows) ends the run and goes, or is refused, as
+    /// [`Self::send`] would send it.
     pub fn send_run<'b>(
         &mut self,
         link: LinkId,
@@ -138,6 +142,12 @@ impl Engine {
         };
         let budget = self.run_budget(link);
         let per_frame = self.per_frame();
+        // Never past the engine's own limit, whatever the caller's bound: below this, a
+        // body of up to `inline` bytes still fits, so one that `next` hands over is never
+        // refused. Longer bodies end the run (below).
+        let limit = self.cfg.max_pending_bytes;
+        let inline = per_frame.min(RUN_BODY_MAX);
+        let high = high.min(limit.saturating_sub(inline + TRANSFER_HEADER_MAX));
         let ch = link.session.0;
         let run_start = self.out.buf().len();
         let base = self.out.pending();
@@ -146,7 +156,7 @@ impl Engine {
         while sent < budget && base + (self.out.buf().len() - run_start) < high {
             let Some(body) = next() else { break };
             let max = admit.peer_max_message;
-            if body.len() > per_frame || (max > 0 && body.len() as u64 > max) {
+            if body.len() > inline || (max > 0 && body.len() as u64 > max) {
                 long = Some(body);
                 break;
             }
@@ -165,7 +175,7 @@ impl Engine {
             buf.extend_from_slice(body);
             sent += 1;
         }
-        debug_assert!(self.out.buf().len() - run_start + base <= self.cfg.max_pending_bytes);
+        debug_assert!(self.out.buf().len() - run_start + base <= limit);
         self.out.commit(run_start);
         if sent > 0 {
             self.account(link, sent, sent);

@@ -443,21 +443,33 @@ impl<'a> Batch<'a> {
 
     /// How many of the batch's datagrams arrived in buffers the kernel coalesced.
     pub fn coalesced(&self) -> usize {
-        (0..self.len)
-            .map(|i| self.get(i))
-            .filter(|p| p.segment_size > 0)
-            .map(|p| p.payload.len().div_ceil(p.segment_size))
-            .sum()
+        (0..self.len).map(|i| self.get(i).coalesced()).sum()
     }
 
     /// Iterates over the datagrams as their senders sent them, in arrival order (per
     /// socket): a buffer the kernel coalesced is cut at its segment size, and each piece
     /// comes with the buffer's source, group, port and time. No allocation.
     pub fn iter(&self) -> impl Iterator<Item = Packet<'a>> + '_ {
-        (0..self.len).flat_map(move |i| Segments {
-            whole: self.get(i),
-            at: 0,
-        })
+        (0..self.len).flat_map(move |i| self.get(i).datagrams())
+    }
+}
+
+impl<'a> Packet<'a> {
+    /// The datagrams in this buffer as their sender sent them: the buffer itself, or for a
+    /// coalesced one (`segment_size` > 0) its pieces, each with the buffer's source, group,
+    /// port and time ([`Batch::iter`] gives these for a whole batch).
+    pub fn datagrams(self) -> impl Iterator<Item = Packet<'a>> {
+        Segments { whole: self, at: 0 }
+    }
+
+    /// How many datagrams [`Self::datagrams`] gives that the kernel coalesced: all of them
+    /// for a coalesced buffer, none otherwise.
+    pub fn coalesced(&self) -> usize {
+        if self.segment_size == 0 {
+            0
+        } else {
+            self.payload.len().div_ceil(self.segment_size)
+        }
     }
 }
 
