@@ -80,7 +80,7 @@ pub struct SimDriver {
     counters: Arc<SimCounters>,
     /// Blocks per send batch (at most `BLOCKS_PER_BATCH`).
     batch: usize,
-    /// Ticks a second over all lines (0: flat out).
+    /// Messages a second over all lines (0: flat out).
     rate: u64,
     /// Paced, the least time between sends, in nanoseconds.
     interval_ns: u64,

@@ -41,16 +41,7 @@ pub fn check(p: &[u8]) -> (u8, u64) {
 
 /// A receiver joined to each `(group, port)` on loopback.
 pub fn lo_receiver(groups: &[(Ipv4Addr, u16)]) -> MulticastReceiver {
-    receiver(
-        groups
-            .iter()
-            .map(|&(group, port)| Membership {
-                group,
-                port,
-                interface: LO,
-            })
-            .collect(),
-    )
+    receiver(lo_memberships(groups))
 }
 
 pub fn receiver(memberships: Vec<Membership>) -> MulticastReceiver {
@@ -60,15 +51,19 @@ pub fn receiver(memberships: Vec<Membership>) -> MulticastReceiver {
 /// A receiver joined to each `(group, port)` on loopback, with receive coalescing
 /// (`UDP_GRO`) on.
 pub fn lo_gro_receiver(groups: &[(Ipv4Addr, u16)]) -> MulticastReceiver {
-    let memberships = groups
+    receiver_with(lo_memberships(groups), true)
+}
+
+/// Each `(group, port)` joined on the loopback interface.
+fn lo_memberships(groups: &[(Ipv4Addr, u16)]) -> Vec<Membership> {
+    groups
         .iter()
         .map(|&(group, port)| Membership {
             group,
             port,
             interface: LO,
         })
-        .collect();
-    receiver_with(memberships, true)
+        .collect()
 }
 
 fn receiver_with(memberships: Vec<Membership>, gro: bool) -> MulticastReceiver {
